@@ -1,0 +1,123 @@
+"""The one settings tree of the service (pydantic-settings, environment prefix ``HPO_``).
+
+Each group is a small model with its own prefix (``HPO_DATABASE_URL`` is ``database.url``),
+every field is described, and nothing else in the code base reads ``os.environ``.
+The database URL is a :class:`~pydantic.SecretStr`: it never shows in ``repr``, logs or errors;
+use :func:`hpo.store.engine.mask_url` to show where a store is.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "hpo"
+
+
+class DatabaseSettings(BaseSettings):
+    """Where studies are stored."""
+
+    model_config = SettingsConfigDict(env_prefix="HPO_DATABASE_", extra="ignore")
+
+    url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy/libpq URL of the PostgreSQL study store, e.g. "
+            "postgresql://user:pass@host:5432/hpo. Unset: an embedded PostgreSQL server is "
+            "started on demand under `data_dir`."
+        ),
+    )
+    pool_size: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Connections one process keeps open to the store (one engine per process).",
+    )
+    max_overflow: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        description="Extra connections a process may open under bursts, beyond `pool_size`.",
+    )
+    pool_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds to wait for a free pooled connection before failing.",
+    )
+    connect_timeout_s: int = Field(
+        default=10,
+        ge=1,
+        description="Seconds to wait for PostgreSQL to accept a new connection.",
+    )
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Per-user directory for the embedded PostgreSQL data and its lock file.",
+    )
+    embedded_database: str = Field(
+        default="hpo",
+        description="Name of the database created inside the embedded server.",
+    )
+
+
+class WorkerSettings(BaseSettings):
+    """How trials run on this machine."""
+
+    model_config = SettingsConfigDict(env_prefix="HPO_WORKER_", extra="ignore")
+
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto",
+        description="Device for built-in objectives: cpu, cuda, or auto (cuda when usable).",
+    )
+    allow_cpu_fallback: bool = Field(
+        default=False,
+        description="When `device` is cuda and no GPU is usable, run on CPU with a warning "
+        "instead of failing.",
+    )
+    heartbeat_interval_s: int = Field(
+        default=10,
+        ge=1,
+        description="Seconds between heartbeats of a running trial.",
+    )
+    grace_period_s: int = Field(
+        default=60,
+        ge=2,
+        description="A RUNNING trial with no heartbeat for this long is failed and retried.",
+    )
+    max_retries: int = Field(
+        default=2,
+        ge=0,
+        description="How many times the params of a trial whose worker died are tried again.",
+    )
+    threads: int = Field(
+        default=1,
+        ge=1,
+        description="CPU threads one trial may use (xgboost/lightgbm/torch).",
+    )
+
+
+class HpoSettings(BaseSettings):
+    """Root of the settings tree."""
+
+    model_config = SettingsConfigDict(env_prefix="HPO_", extra="ignore")
+
+    database: DatabaseSettings = Field(
+        default_factory=DatabaseSettings, description="The PostgreSQL study store."
+    )
+    worker: WorkerSettings = Field(
+        default_factory=WorkerSettings, description="Trial execution on this machine."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Log level of the service's own loggers."
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> HpoSettings:
+    """The process-wide settings, read once from the environment."""
+    return HpoSettings()
