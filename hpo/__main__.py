@@ -1,0 +1,5 @@
+import sys
+
+from hpo.cli.main import main
+
+sys.exit(main())

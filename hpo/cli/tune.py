@@ -1,0 +1,139 @@
+"""``hpo tune SPEC``: run a study in-process through the Prefect tune flow, with a progress bar.
+
+Prefect runs the flow against ``PREFECT_API_URL`` when it is set, else against its ephemeral
+local server. Everything that can be wrong with the input is checked before Prefect starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from hpo.errors import ConfigError
+from hpo.search_spaces.checks import check_spec
+from hpo.search_spaces.loader import load_spec, resolve_spec_path
+from hpo.store import get_storage, mask_url
+from hpo.studies import StudyPlan
+
+MAX_WORKERS = 32
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("tune", help="tune a search-space spec (in-process Prefect flow)")
+    p.add_argument("spec", help="path to a spec YAML, or a bundled spec name")
+    p.add_argument("--sampler", help="sampler name (default: the spec's)")
+    p.add_argument("--n-trials", type=int, help="total finished trials the study must hold")
+    p.add_argument("--workers", type=int, default=1, help="parallel trial workers (default 1)")
+    p.add_argument("--study", help="study name (default: the spec's name); reused to resume")
+    p.add_argument("--seed", type=int, help="sampler seed (default: the spec's seed)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run)
+
+
+def plan_from_args(args: argparse.Namespace) -> StudyPlan:
+    """Validate everything the user gave and build the study plan (no Prefect, no trial)."""
+    path = resolve_spec_path(args.spec)
+    spec = load_spec(path)
+    sampler = args.sampler or spec.sampler
+    n_trials = args.n_trials if args.n_trials is not None else spec.budget.n_trials
+    if n_trials < 1:
+        raise ConfigError(f"--n-trials must be at least 1, but got {n_trials}")
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise ConfigError(
+            f"--workers must be between 1 and {MAX_WORKERS}, but got {args.workers}",
+            fix="for more, start Prefect workers on the work pools (see infra/README.md)",
+        )
+    check_spec(spec, sampler, source=str(path))
+    return StudyPlan(
+        study_name=args.study or spec.name,
+        spec=spec,
+        sampler=sampler,
+        n_trials=n_trials,
+        seed=args.seed if args.seed is not None else spec.seed,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    plan = plan_from_args(args)
+    storage = get_storage()  # fails fast, with a masked URL, if the store is unreachable
+    console = Console(stderr=True)
+    console.print(
+        f"study [bold]{plan.study_name}[/] · sampler {plan.sampler} · budget {plan.n_trials} "
+        f"finished trials · {args.workers} worker(s) · store {mask_url(str(storage.url))}"
+    )
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from hpo.flows.tune import tune_flow
+
+    flow = tune_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=args.workers))
+    stop = threading.Event()
+    poller = None
+    if not args.no_progress and not args.json:
+        poller = threading.Thread(target=_progress, args=(plan, stop, console), daemon=True)
+        poller.start()
+    try:
+        result = flow(
+            spec=plan.spec,
+            study_name=plan.study_name,
+            sampler=plan.sampler,
+            n_trials=plan.n_trials,
+            workers=args.workers,
+            seed=plan.seed,
+        )
+    finally:
+        stop.set()
+        if poller is not None:
+            poller.join()
+    summary = result.summary
+    if args.json:
+        print(json.dumps(result.model_dump(mode="json"), indent=2))
+        return 0
+    console.print(
+        f"finished: {summary.finished}/{plan.n_trials} "
+        f"(complete {summary.complete}, pruned {summary.pruned}, failed {summary.failed})"
+    )
+    if summary.best_value is None:
+        console.print("[yellow]no trial completed[/]")
+        return 1
+    print(f"best value: {summary.best_value:.6g} (trial {summary.best_trial_number})")
+    print("best params: " + json.dumps(summary.best_params, sort_keys=True))
+    return 0
+
+
+def _progress(plan: StudyPlan, stop: threading.Event, console: Console) -> None:
+    from hpo.claims import count_trials
+
+    storage = get_storage()
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("running {task.fields[running]} · failed {task.fields[failed]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        task_id = bar.add_task(plan.study_name, total=plan.n_trials, running=0, failed=0)
+        while True:
+            done = stop.wait(0.5)
+            try:
+                sid = storage.get_study_id_from_name(plan.study_name)
+                counts = count_trials(storage, sid)
+            except Exception:  # the study may not exist yet; the store may blip
+                if done:
+                    return
+                continue
+            bar.update(
+                task_id,
+                completed=counts.finished,
+                running=counts.running,
+                failed=counts.failed,
+            )
+            if done:
+                return

@@ -1,0 +1,162 @@
+"""The study store: Optuna's RDB storage on PostgreSQL through psycopg 3.
+
+Contract:
+
+* **One engine per process.** :func:`get_storage` returns the same ``RDBStorage`` (and so the same
+  SQLAlchemy engine and bounded pool) for every caller in a process, threads included. A process
+  never holds more than ``pool_size + max_overflow`` connections, so W worker processes stay under
+  ``W * (pool_size + max_overflow)``; size Postgres' ``max_connections`` (or PgBouncer) from that.
+* **Tables created once.** Building the storage creates Optuna's tables and stamps their schema
+  version under a PostgreSQL advisory lock, so concurrent first runs do not race.
+* **Secrets stay secret.** URLs are shown only through :func:`mask_url`; errors never carry the
+  password.
+* **PostgreSQL only.** SQLite and other back ends are refused: the service relies on Postgres
+  locks and concurrency.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import optuna
+import psycopg
+import sqlalchemy
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+
+from hpo.errors import ConfigError, StoreUnavailableError
+from hpo.settings import HpoSettings, get_settings
+
+logger = logging.getLogger(__name__)
+
+#: First key of every advisory lock this service takes ('HPO' in ASCII); the second is a study id
+#: or 0 for store-wide locks.
+LOCK_NAMESPACE = 0x48504F
+SCHEMA_LOCK = 0
+
+_storages: dict[str, optuna.storages.RDBStorage] = {}
+_storages_lock = threading.Lock()
+
+
+def normalize_url(url: str) -> str:
+    """The SQLAlchemy URL for psycopg 3 (``postgresql://`` becomes ``postgresql+psycopg://``)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(
+            "HPO_DATABASE_URL is not a database URL",
+            fix="use the form postgresql://user:password@host:5432/dbname",
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend != "postgresql":
+        raise ConfigError(
+            f"the study store must be PostgreSQL, but HPO_DATABASE_URL names {backend!r}",
+            fix="point HPO_DATABASE_URL at PostgreSQL, or unset it to use the embedded server",
+        )
+    if parsed.drivername != "postgresql+psycopg":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ``***``: safe to print."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparsable database URL>"
+
+
+def libpq_url(url: str) -> str:
+    """The same URL without the SQLAlchemy driver suffix, for psycopg.connect()."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def database_url(settings: HpoSettings | None = None) -> str:
+    """The study store's URL: ``HPO_DATABASE_URL``, or the embedded server started on demand."""
+    settings = settings or get_settings()
+    if settings.database.url is not None:
+        return normalize_url(settings.database.url.get_secret_value())
+    from hpo.infra.embedded_postgres import ensure_embedded_server
+
+    return ensure_embedded_server(settings.database)
+
+
+def get_storage(settings: HpoSettings | None = None) -> optuna.storages.RDBStorage:
+    """The process-wide Optuna storage on the study store (created on first call)."""
+    settings = settings or get_settings()
+    url = database_url(settings)
+    with _storages_lock:
+        storage = _storages.get(url)
+        if storage is None:
+            storage = _build_storage(url, settings)
+            _storages[url] = storage
+        return storage
+
+
+def _build_storage(url: str, settings: HpoSettings) -> optuna.storages.RDBStorage:
+    db, worker = settings.database, settings.worker
+    engine_kwargs = {
+        "pool_size": db.pool_size,
+        "max_overflow": db.max_overflow,
+        "pool_timeout": db.pool_timeout_s,
+        "pool_pre_ping": True,
+        "connect_args": {"connect_timeout": db.connect_timeout_s, "application_name": "hpo"},
+    }
+    with _translate_db_errors(url), _advisory_lock(url, SCHEMA_LOCK):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=worker.heartbeat_interval_s,
+                grace_period=worker.grace_period_s,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=worker.max_retries
+                ),
+            )
+
+
+@contextmanager
+def _advisory_lock(url: str, key: int) -> Iterator[None]:
+    """A store-wide advisory lock held on a connection of its own (used before the engine
+    exists, e.g. while creating tables)."""
+    with psycopg.connect(libpq_url(url), connect_timeout=10, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, key))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_NAMESPACE, key))
+
+
+@contextmanager
+def _translate_db_errors(url: str) -> Iterator[None]:
+    try:
+        yield
+    except (psycopg.OperationalError, DBAPIError, sqlalchemy.exc.OperationalError) as exc:
+        raise unavailable(url, exc) from None
+
+
+def unavailable(url: str, exc: BaseException) -> StoreUnavailableError:
+    """A :class:`StoreUnavailableError` for ``exc`` with the URL masked and any password
+    scrubbed from the driver's message."""
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    password = make_url(url).password
+    if password:
+        detail = detail.replace(str(password), "***")
+    return StoreUnavailableError(
+        f"cannot reach the study store at {mask_url(url)} ({detail})",
+        fix="check that PostgreSQL is running and HPO_DATABASE_URL is right, "
+        "or unset HPO_DATABASE_URL to use the embedded server",
+    )
+
+
+def dispose_storages() -> None:
+    """Close every pooled connection of this process (tests, and before a fork)."""
+    with _storages_lock:
+        for storage in _storages.values():
+            storage.engine.dispose()
+        _storages.clear()

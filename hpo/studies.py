@@ -1,0 +1,136 @@
+"""Creating, resuming and describing studies in the store.
+
+A study created here is a plain Optuna study (stock ``optuna.load_study`` and optuna-dashboard
+read it); what the service adds is kept in study user attributes under ``hpo.*``: the spec it was
+made from (and its hash), the sampler, and the budget.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from typing import Any
+
+import optuna
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import text
+
+from hpo.errors import StoreStateError
+from hpo.samplers import build_pruner, build_sampler
+from hpo.search_spaces.schema import SearchSpaceSpec
+from hpo.store import LOCK_NAMESPACE
+
+
+class StudyPlan(BaseModel):
+    """Everything a worker needs to join a study; crosses process boundaries as plain data
+    (it holds no secret: workers find the store through their own settings)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    study_name: str
+    spec: SearchSpaceSpec
+    sampler: str
+    n_trials: int
+    seed: int
+
+    @property
+    def direction(self) -> str:
+        return effective_direction(self.spec)
+
+
+def effective_direction(spec: SearchSpaceSpec) -> str:
+    """The spec's direction, or its metric's natural one, or minimize."""
+    if spec.direction is not None:
+        return spec.direction
+    if spec.metric is not None:
+        from hpo.workers.metrics import get_metric
+
+        return get_metric(spec.metric).direction
+    return "minimize"
+
+
+def spec_hash(spec: SearchSpaceSpec) -> str:
+    """A stable hash of the search space (params and grid), for lineage."""
+    payload = json.dumps(spec.model_dump(mode="json", include={"params", "grid"}), sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def open_study(plan: StudyPlan, storage: optuna.storages.RDBStorage) -> optuna.Study:
+    """Create the study, or resume it when it exists; refuse a resume that contradicts it."""
+    sampler = build_sampler(plan.sampler, plan.spec, plan.seed)
+    pruner = build_pruner(plan.spec.pruner)
+    study = optuna.create_study(
+        study_name=plan.study_name,
+        storage=storage,
+        sampler=sampler,
+        pruner=pruner,
+        direction=plan.direction,
+        load_if_exists=True,
+    )
+    existing = study.direction.name.lower()
+    if existing != plan.direction:
+        raise StoreStateError(
+            f"study {plan.study_name!r} already exists with direction {existing!r}, "
+            f"but this run asks for {plan.direction!r}",
+            fix="pass another --study name, or fix `direction` in the spec",
+        )
+    attrs: dict[str, Any] = {
+        "hpo.spec_name": plan.spec.name,
+        "hpo.objective": plan.spec.objective,
+        "hpo.dataset": plan.spec.dataset,
+        "hpo.metric": plan.spec.metric,
+        "hpo.sampler": plan.sampler,
+        "hpo.n_trials": plan.n_trials,
+        "hpo.spec_hash": spec_hash(plan.spec),
+        "hpo.spec": plan.spec.model_dump(mode="json"),
+    }
+    for key, value in attrs.items():
+        if study.user_attrs.get(key) != value:
+            study.set_user_attr(key, value)
+    if plan.sampler == "grid":
+        enqueue_grid(study, plan)
+    return study
+
+
+def join_study(plan: StudyPlan, storage: optuna.storages.RDBStorage) -> optuna.Study:
+    """Load an existing study with the plan's sampler and pruner (workers)."""
+    return optuna.load_study(
+        study_name=plan.study_name,
+        storage=storage,
+        sampler=build_sampler(plan.sampler, plan.spec, plan.seed),
+        pruner=build_pruner(plan.spec.pruner),
+    )
+
+
+def enqueue_grid(study: optuna.Study, plan: StudyPlan) -> int:
+    """Enqueue the grid points the study has not seen yet, up to the budget; returns how many.
+
+    Runs under the study's advisory lock so two coordinators never enqueue the same point.
+    """
+    storage = study._storage
+    assert isinstance(storage, optuna.storages.RDBStorage)
+    points = plan.spec.grid_points()[: plan.n_trials]
+    with storage.engine.connect() as conn:
+        key = {"ns": LOCK_NAMESPACE, "sid": study._study_id}
+        conn.execute(text("SELECT pg_advisory_lock(:ns, :sid)"), key)
+        conn.commit()
+        try:
+            # Any trial counts, whatever its state: a point runs once, even if it failed.
+            seen = {
+                _point_key(t.system_attrs.get("fixed_params") or t.params)
+                for t in study.get_trials(deepcopy=False)
+            }
+            new = [p for p in points if _point_key(p) not in seen]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                for point in new:
+                    study.enqueue_trial(point, skip_if_exists=False)
+            return len(new)
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:ns, :sid)"), key)
+            conn.commit()
+
+
+def _point_key(params: dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True, default=str)

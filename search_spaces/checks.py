@@ -1,0 +1,40 @@
+"""Checks of a spec against the registries (objectives, datasets, metrics, samplers), run before
+anything starts so a wrong name fails in a second with a clear message, not mid-study."""
+
+from __future__ import annotations
+
+from hpo.errors import ConfigError, HpoError
+from hpo.samplers import build_sampler
+from hpo.search_spaces.schema import SearchSpaceSpec
+
+
+def check_spec(spec: SearchSpaceSpec, sampler: str, *, source: str = "<spec>") -> None:
+    """Raise an :class:`~hpo.errors.HpoError` naming ``source`` and the field at fault."""
+    from hpo.workers.datasets import load_dataset
+    from hpo.workers.metrics import check_metric_fits, get_metric
+    from hpo.workers.objectives.registry import is_builtin, resolve_objective
+
+    field = "objective"
+    try:
+        resolve_objective(spec.objective)
+        if is_builtin(spec.objective):
+            for name in ("dataset", "metric"):
+                if getattr(spec, name) is None:
+                    raise ConfigError(
+                        f"the built-in objective {spec.objective!r} needs `{name}`",
+                        fix=f"add `{name}:` to the spec",
+                    )
+        if spec.dataset is not None:
+            field = "dataset"
+            dataset = load_dataset(spec.dataset)
+        if spec.metric is not None:
+            field = "metric"
+            metric = get_metric(spec.metric)
+            if spec.dataset is not None:
+                check_metric_fits(metric, dataset)
+        field = "sampler"
+        build_sampler(sampler, spec, spec.seed)
+    except HpoError as exc:
+        exc.where = f"{source}: {field}" if exc.where is None else exc.where
+        exc.args = (exc._render(),)
+        raise

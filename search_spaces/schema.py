@@ -1,0 +1,223 @@
+"""The declarative search-space schema: frozen pydantic models validated when built.
+
+A spec file (YAML) names what to tune (``objective``), on what (``dataset``, ``metric``,
+``cv_folds``, ``seed``), the space (``params``, an optional explicit ``grid``), and how
+(``sampler``, ``pruner``, ``budget``). See ``search_spaces/README.md`` for an annotated example.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Direction = Literal["minimize", "maximize"]
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class IntParam(_Frozen):
+    """An integer in ``[low, high]``, optionally on a log scale or a step."""
+
+    type: Literal["int"]
+    low: int
+    high: int
+    step: int = Field(default=1, ge=1)
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> IntParam:
+        _check_range(self.low, self.high, self.log)
+        if self.log and self.step != 1:
+            raise ValueError(
+                f"`log: true` requires `step: 1`, but got step={self.step}; "
+                "drop `step` or set `log: false`"
+            )
+        return self
+
+    def contains(self, value: Any) -> bool:
+        return (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and self.low <= value <= self.high
+            and (value - self.low) % self.step == 0
+        )
+
+    def grid_values(self) -> list[Any]:
+        return list(range(self.low, self.high + 1, self.step))
+
+
+class FloatParam(_Frozen):
+    """A float in ``[low, high]``, optionally on a log scale or a step."""
+
+    type: Literal["float"]
+    low: float
+    high: float
+    step: float | None = Field(default=None, gt=0)
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> FloatParam:
+        _check_range(self.low, self.high, self.log)
+        if self.log and self.step is not None:
+            raise ValueError(
+                f"`log: true` cannot be combined with `step` (got step={self.step}); "
+                "drop one of them"
+            )
+        return self
+
+    def contains(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if not self.low <= value <= self.high:
+            return False
+        if self.step is None:
+            return True
+        k = (value - self.low) / self.step
+        return math.isclose(k, round(k), abs_tol=1e-9)
+
+    def grid_values(self) -> list[Any]:
+        if self.step is None:
+            raise ValueError(
+                "a float param needs `step` to be searched by the grid sampler; "
+                "add `step`, or list its values under `grid:`"
+            )
+        n = int(math.floor((self.high - self.low) / self.step + 1e-9))
+        return [round(self.low + i * self.step, 12) for i in range(n + 1)]
+
+
+class CategoricalParam(_Frozen):
+    """One of a list of choices (strings, numbers, booleans or null)."""
+
+    type: Literal["categorical"]
+    choices: tuple[str | int | float | bool | None, ...]
+
+    @field_validator("choices")
+    @classmethod
+    def _non_empty(cls, v: tuple[Any, ...]) -> tuple[Any, ...]:
+        if not v:
+            raise ValueError("`choices` must list at least one value, but it is empty")
+        if len(set(map(repr, v))) != len(v):
+            raise ValueError(f"`choices` must not repeat values, but got {list(v)}")
+        return v
+
+    def contains(self, value: Any) -> bool:
+        return any(type(value) is type(c) and value == c for c in self.choices)
+
+    def grid_values(self) -> list[Any]:
+        return list(self.choices)
+
+
+Param = Annotated[IntParam | FloatParam | CategoricalParam, Field(discriminator="type")]
+
+
+def _check_range(low: float, high: float, log: bool) -> None:
+    if low > high:
+        raise ValueError(f"`low <= high` must hold, but got low={low}, high={high}; swap them")
+    if log and low <= 0:
+        raise ValueError(
+            f"`log: true` needs `low > 0`, but got low={low}; raise `low` or set `log: false`"
+        )
+
+
+class Budget(_Frozen):
+    """How much a study may spend. ``n_trials`` counts the study's finished trials in total
+    (COMPLETE or PRUNED), across every worker and every run that resumes it."""
+
+    n_trials: int = Field(default=50, ge=1, le=1_000_000)
+    timeout_s: float | None = Field(default=None, gt=0)
+    max_failed_trials: int | None = Field(
+        default=None,
+        ge=0,
+        description="Stop when this many trials failed (default: n_trials).",
+    )
+
+
+class PrunerSpec(_Frozen):
+    """An Optuna pruner by name; see :mod:`hpo.samplers` for the names."""
+
+    name: Literal["none", "median", "successive_halving", "hyperband"] = "none"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class SearchSpaceSpec(_Frozen):
+    """A whole spec file."""
+
+    name: str = Field(description="Default study name.")
+    description: str = ""
+    objective: str = Field(
+        description="Built-in objective name (xgboost, lightgbm, torch_mlp) or "
+        "`package.module:function` of your own."
+    )
+    dataset: str | None = Field(default=None, description="Bundled dataset (built-ins need one).")
+    metric: str | None = Field(default=None, description="Metric name (built-ins need one).")
+    direction: Direction | None = Field(
+        default=None, description="minimize or maximize; defaults to the metric's own."
+    )
+    cv_folds: int = Field(default=5, ge=2, le=20)
+    seed: int = 0
+    sampler: str = Field(default="tpe", description="Default sampler name.")
+    pruner: PrunerSpec = Field(default_factory=PrunerSpec)
+    budget: Budget = Field(default_factory=Budget)
+    params: dict[str, Param] = Field(min_length=1)
+    grid: dict[str, tuple[Any, ...]] | None = Field(
+        default=None, description="Explicit grid: values per param, for the grid sampler."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(
+                f"`name` must be 1-100 letters, digits, '_', '-' or '.', but got {v!r}"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _grid_inside_space(self) -> SearchSpaceSpec:
+        if self.grid is None:
+            return self
+        for pname, values in self.grid.items():
+            if pname not in self.params:
+                raise ValueError(
+                    f"grid param {pname!r} is not declared under `params` "
+                    f"(declared: {sorted(self.params)}); declare it or remove it from `grid`"
+                )
+            if not values:
+                raise ValueError(f"grid.{pname} must list at least one value, but it is empty")
+            param = self.params[pname]
+            for v in values:
+                if not param.contains(v):
+                    raise ValueError(
+                        f"grid.{pname} value {v!r} is outside its param's range "
+                        f"({_describe(param)}); fix the value or widen the param"
+                    )
+        return self
+
+    def grid_points(self) -> list[dict[str, Any]]:
+        """The cartesian grid: explicit ``grid`` values where given, else each param's own."""
+        axes: list[tuple[str, list[Any]]] = []
+        for pname, param in self.params.items():
+            if self.grid is not None and pname in self.grid:
+                axes.append((pname, list(self.grid[pname])))
+            else:
+                try:
+                    axes.append((pname, param.grid_values()))
+                except ValueError as exc:
+                    raise ValueError(f"params.{pname}: {exc}") from None
+        points: list[dict[str, Any]] = [{}]
+        for pname, values in axes:
+            points = [{**p, pname: v} for p in points for v in values]
+        return points
+
+
+def _describe(param: IntParam | FloatParam | CategoricalParam) -> str:
+    if isinstance(param, CategoricalParam):
+        return f"choices {list(param.choices)}"
+    step = f", step={param.step}" if param.step not in (None, 1) else ""
+    return f"{param.type} in [{param.low}, {param.high}]{step}"

@@ -1,0 +1,55 @@
+"""Shared fixtures: a real PostgreSQL for every test that needs the store.
+
+The server is ``HPO_TEST_DATABASE_URL`` when set (CI: 127.0.0.1:5432, trust auth), else the
+embedded server under a temporary directory. Tests use unique study names instead of wiping the
+database, so they can share one server and run against a store that already holds studies.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hpo.settings import DatabaseSettings, get_settings
+from hpo.store import dispose_storages, normalize_url
+
+
+class _TestEnv(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HPO_TEST_", extra="ignore")
+
+    database_url: str | None = None
+
+
+@pytest.fixture(scope="session")
+def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """SQLAlchemy URL (psycopg 3) of the test PostgreSQL; also exported as HPO_DATABASE_URL so
+    code under test and the subprocesses it starts use it."""
+    env = _TestEnv()
+    if env.database_url:
+        url = normalize_url(env.database_url)
+    else:
+        from hpo.infra.embedded_postgres import ensure_embedded_server
+
+        data_dir = tmp_path_factory.mktemp("embedded-pg")
+        url = ensure_embedded_server(DatabaseSettings(data_dir=Path(data_dir)))
+    saved = os.environ.get("HPO_DATABASE_URL")
+    os.environ["HPO_DATABASE_URL"] = url
+    get_settings.cache_clear()
+    yield url
+    dispose_storages()
+    if saved is None:
+        os.environ.pop("HPO_DATABASE_URL", None)
+    else:
+        os.environ["HPO_DATABASE_URL"] = saved
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def study_name(request: pytest.FixtureRequest) -> str:
+    """A study name no other test (or earlier run) uses."""
+    return f"test-{request.node.name[:40]}-{uuid.uuid4().hex[:8]}"

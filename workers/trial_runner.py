@@ -1,0 +1,209 @@
+"""The trial loop one worker runs: claim a slot, sample, evaluate, record; until the budget is
+taken. Plain functions, no Prefect: flows call :func:`run_worker`, tests call it directly.
+
+Each trial records in its user attributes where it ran (``worker``, ``host``, ``pool``,
+``device``) and, when it failed, why (``fail_reason`` in system attributes, as Optuna's own
+``optimize`` does). An objective that raises or returns NaN/inf fails its trial; the worker goes
+on with the next one. A heartbeat thread keeps the trial's lease while it runs; a trial whose
+worker died is failed by the next claim after the grace period and its params are retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from pydantic import BaseModel, ConfigDict
+
+from hpo.claims import claim_trial, count_trials
+from hpo.search_spaces.schema import CategoricalParam, FloatParam, IntParam, SearchSpaceSpec
+from hpo.settings import HpoSettings, get_settings
+from hpo.store import get_storage
+from hpo.studies import StudyPlan, join_study
+from hpo.workers.devices import resolve_device
+from hpo.workers.objectives.base import EvaluationSetup, TrialContext
+from hpo.workers.objectives.registry import resolve_objective
+
+logger = logging.getLogger(__name__)
+
+
+class WorkerReport(BaseModel):
+    """What one worker did (returned by the worker task, shown in the flow's summary)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    worker: str
+    host: str
+    device: str
+    pool: str
+    completed: int
+    pruned: int
+    failed: int
+    stopped_because: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class WorkerIdentity:
+    name: str
+    pool: str = "in-process"
+    host: str = socket.gethostname()
+
+
+def suggest_params(trial: optuna.Trial, spec: SearchSpaceSpec) -> dict[str, Any]:
+    """Sample every param of the spec through the trial (fixed params of enqueued trials win)."""
+    params: dict[str, Any] = {}
+    for name, p in spec.params.items():
+        if isinstance(p, IntParam):
+            params[name] = trial.suggest_int(name, p.low, p.high, step=p.step, log=p.log)
+        elif isinstance(p, FloatParam):
+            params[name] = trial.suggest_float(name, p.low, p.high, step=p.step, log=p.log)
+        elif isinstance(p, CategoricalParam):
+            params[name] = trial.suggest_categorical(name, list(p.choices))  # type: ignore[arg-type]
+    return params
+
+
+def run_worker(
+    plan: StudyPlan,
+    identity: WorkerIdentity,
+    *,
+    settings: HpoSettings | None = None,
+    deadline: float | None = None,
+) -> WorkerReport:
+    """Run trials of ``plan`` until the budget is taken, the deadline passes or too many trials
+    failed. Safe to run in many threads and processes at once."""
+    settings = settings or get_settings()
+    started = time.monotonic()
+    storage = get_storage(settings)
+    study = join_study(plan, storage)
+    device = resolve_device(settings.worker.device, settings.worker.allow_cpu_fallback)
+    objective = resolve_objective(plan.spec.objective)
+    setup = EvaluationSetup(
+        dataset=plan.spec.dataset or "",
+        metric=plan.spec.metric or "",
+        cv_folds=plan.spec.cv_folds,
+        seed=plan.spec.seed,
+    )
+    max_failed = plan.spec.budget.max_failed_trials
+    max_failed = plan.n_trials if max_failed is None else max_failed
+    tally = {"completed": 0, "pruned": 0, "failed": 0}
+    waiting_only = plan.sampler == "grid"
+
+    while True:
+        if deadline is not None and time.time() >= deadline:
+            reason = "timeout"
+            break
+        if count_trials(storage, study._study_id).failed >= max_failed > 0:
+            reason = f"{max_failed} trials failed (budget.max_failed_trials)"
+            break
+        trial = claim_trial(study, plan.n_trials, waiting_only=waiting_only)
+        if trial is None:
+            reason = "budget reached" if not waiting_only else "grid exhausted or budget reached"
+            break
+        for key, value in (
+            ("worker", identity.name),
+            ("host", identity.host),
+            ("pool", identity.pool),
+            ("device", device),
+        ):
+            trial.set_user_attr(key, value)
+        with _heartbeat(storage, trial._trial_id):
+            outcome = _run_one(study, trial, plan.spec, objective, setup, device, settings)
+        tally[outcome] += 1
+
+    report = WorkerReport(
+        worker=identity.name,
+        host=identity.host,
+        device=device,
+        pool=identity.pool,
+        stopped_because=reason,
+        seconds=round(time.monotonic() - started, 3),
+        **tally,
+    )
+    logger.info("worker %s stopped: %s", identity.name, report)
+    return report
+
+
+def _run_one(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    spec: SearchSpaceSpec,
+    objective: Any,
+    setup: EvaluationSetup,
+    device: str,
+    settings: HpoSettings,
+) -> str:
+    def report(step: int, value: float) -> None:
+        trial.report(value, step)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at step {step}")
+
+    context = TrialContext(
+        trial_number=trial.number,
+        device=device,
+        setup=setup,
+        threads=settings.worker.threads,
+        report=report,
+    )
+    try:
+        params = suggest_params(trial, spec)
+        value = float(objective(params, context))
+    except optuna.TrialPruned:
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        return "pruned"
+    except Exception as exc:  # the objective is user code: any error fails only this trial
+        return _fail(study, trial, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+    if not math.isfinite(value):
+        return _fail(study, trial, f"objective returned {value}, which is not a finite number")
+    study.tell(trial, value)
+    return "completed"
+
+
+def _fail(study: optuna.Study, trial: optuna.Trial, reason: str, tb: str | None = None) -> str:
+    logger.warning("trial %d failed: %s", trial.number, reason)
+    study._storage.set_trial_system_attr(trial._trial_id, "fail_reason", reason[:2000])
+    if tb:
+        study._storage.set_trial_system_attr(trial._trial_id, "fail_traceback", tb[-4000:])
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    return "failed"
+
+
+@contextmanager
+def _heartbeat(storage: optuna.storages.RDBStorage, trial_id: int) -> Iterator[None]:
+    """Record the trial's heartbeat every ``heartbeat_interval`` seconds while it runs."""
+    interval = storage.get_heartbeat_interval()
+    if interval is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            try:
+                storage.record_heartbeat(trial_id)
+            except Exception as exc:  # a blip must not kill the trial; the grace period covers it
+                logger.warning("heartbeat of trial id %d failed: %s", trial_id, exc)
+            if stop.wait(interval):
+                return
+
+    thread = threading.Thread(target=beat, name=f"hpo-heartbeat-{trial_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def default_worker_name(index: int) -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-w{index}"
