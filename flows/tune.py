@@ -60,7 +60,9 @@ def tune_flow(
 ) -> TuneResult:
     """Tune ``spec`` with ``workers`` parallel trial workers until the study holds ``n_trials``
     finished trials."""
-    plan = StudyPlan(study_name=study_name, spec=spec, sampler=sampler, n_trials=n_trials, seed=seed)
+    plan = StudyPlan(
+        study_name=study_name, spec=spec, sampler=sampler, n_trials=n_trials, seed=seed
+    )
     open_study_task(plan)
     timeout = spec.budget.timeout_s
     deadline = time.time() + timeout if timeout else None

@@ -54,7 +54,7 @@ _COUNT_SQL = text("SELECT state, count(*) FROM trials WHERE study_id = :sid GROU
 def count_trials(storage: optuna.storages.RDBStorage, study_id: int) -> StudyCounts:
     """One SQL query, no trial loaded into Python."""
     with storage.engine.connect() as conn:
-        rows = dict(conn.execute(_COUNT_SQL, {"sid": study_id}).all())
+        rows: dict[str, int] = dict(conn.execute(_COUNT_SQL, {"sid": study_id}).all())
     return StudyCounts(
         running=int(rows.get("RUNNING", 0)),
         complete=int(rows.get("COMPLETE", 0)),
@@ -65,14 +65,16 @@ def count_trials(storage: optuna.storages.RDBStorage, study_id: int) -> StudyCou
 
 
 def claim_trial(
-    study: optuna.Study, n_trials: int, *, waiting_only: bool = False
+    study: optuna.Study,
+    storage: optuna.storages.RDBStorage,
+    n_trials: int,
+    *,
+    waiting_only: bool = False,
 ) -> optuna.Trial | None:
     """A new RUNNING trial of ``study``, or None when the budget is taken.
 
     ``waiting_only`` (the grid sampler): hand out enqueued trials only, never sample new ones.
     """
-    storage = study._storage
-    assert isinstance(storage, optuna.storages.RDBStorage)
     study_id = study._study_id
     with storage.engine.connect() as conn:
         conn.execute(

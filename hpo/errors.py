@@ -24,6 +24,9 @@ class HpoError(Exception):
         self.where = where
         super().__init__(self._render())
 
+    def __str__(self) -> str:  # always the full text, whatever builtin is mixed in
+        return self._render()
+
     def _render(self) -> str:
         text = f"{self.where}: {self.rule}" if self.where else self.rule
         if self.fix:
@@ -47,9 +50,6 @@ class SpecError(HpoError, ValueError):
 
 class UnknownNameError(HpoError, KeyError):
     """A name (objective, dataset, metric, sampler, pruner) is not registered."""
-
-    def __str__(self) -> str:  # KeyError would repr() the message
-        return self._render()
 
 
 class ObjectiveImportError(HpoError, ImportError):

@@ -121,3 +121,17 @@ class HpoSettings(BaseSettings):
 def get_settings() -> HpoSettings:
     """The process-wide settings, read once from the environment."""
     return HpoSettings()
+
+
+#: Prefect settings the service runs with unless the user set them: no telemetry calls from a
+#: machine that may have no internet (they stall the ephemeral server's start-up by ~10 s).
+PREFECT_DEFAULTS = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+
+
+def apply_prefect_defaults() -> None:
+    """Set :data:`PREFECT_DEFAULTS` in the environment where the user has not; call before
+    Prefect is imported. The one place besides the settings classes that touches os.environ."""
+    import os
+
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)

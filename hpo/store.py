@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 LOCK_NAMESPACE = 0x48504F
 SCHEMA_LOCK = 0
 
-_storages: dict[str, optuna.storages.RDBStorage] = {}
+_storages: dict[tuple[object, ...], optuna.storages.RDBStorage] = {}
 _storages_lock = threading.Lock()
 
 
@@ -89,11 +89,13 @@ def get_storage(settings: HpoSettings | None = None) -> optuna.storages.RDBStora
     """The process-wide Optuna storage on the study store (created on first call)."""
     settings = settings or get_settings()
     url = database_url(settings)
+    # Keyed by everything the storage is built from: the same settings share one engine.
+    key = (url, settings.database.model_dump_json(), settings.worker.model_dump_json())
     with _storages_lock:
-        storage = _storages.get(url)
+        storage = _storages.get(key)
         if storage is None:
             storage = _build_storage(url, settings)
-            _storages[url] = storage
+            _storages[key] = storage
         return storage
 
 

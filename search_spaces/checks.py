@@ -35,6 +35,6 @@ def check_spec(spec: SearchSpaceSpec, sampler: str, *, source: str = "<spec>") -
         field = "sampler"
         build_sampler(sampler, spec, spec.seed)
     except HpoError as exc:
-        exc.where = f"{source}: {field}" if exc.where is None else exc.where
-        exc.args = (exc._render(),)
+        if exc.where is None:
+            exc.where = f"{source}: {field}"
         raise

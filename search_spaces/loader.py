@@ -19,9 +19,7 @@ _SCHEMA_HINT = "see search_spaces/README.md for the fields a spec takes"
 def bundled_specs() -> dict[str, Path]:
     """The specs shipped with the package, by file stem."""
     root = resources.files("hpo.search_spaces") / "specs"
-    return {
-        Path(str(p)).stem: Path(str(p)) for p in root.iterdir() if str(p).endswith(".yaml")
-    }
+    return {Path(str(p)).stem: Path(str(p)) for p in root.iterdir() if str(p).endswith(".yaml")}
 
 
 def resolve_spec_path(name_or_path: str | Path) -> Path:

@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from hpo.settings import DatabaseSettings, get_settings
+from hpo.settings import DatabaseSettings, apply_prefect_defaults, get_settings
 from hpo.store import dispose_storages, normalize_url
+
+apply_prefect_defaults()
 
 
 class _TestEnv(BaseSettings):

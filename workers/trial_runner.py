@@ -69,7 +69,7 @@ def suggest_params(trial: optuna.Trial, spec: SearchSpaceSpec) -> dict[str, Any]
         elif isinstance(p, FloatParam):
             params[name] = trial.suggest_float(name, p.low, p.high, step=p.step, log=p.log)
         elif isinstance(p, CategoricalParam):
-            params[name] = trial.suggest_categorical(name, list(p.choices))  # type: ignore[arg-type]
+            params[name] = trial.suggest_categorical(name, list(p.choices))
     return params
 
 
@@ -106,7 +106,7 @@ def run_worker(
         if count_trials(storage, study._study_id).failed >= max_failed > 0:
             reason = f"{max_failed} trials failed (budget.max_failed_trials)"
             break
-        trial = claim_trial(study, plan.n_trials, waiting_only=waiting_only)
+        trial = claim_trial(study, storage, plan.n_trials, waiting_only=waiting_only)
         if trial is None:
             reason = "budget reached" if not waiting_only else "grid exhausted or budget reached"
             break

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from hpo.errors import HpoError
+from hpo.settings import apply_prefect_defaults
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    apply_prefect_defaults()
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler

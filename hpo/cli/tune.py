@@ -71,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
 
     from hpo.flows.tune import tune_flow
 
-    flow = tune_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=args.workers))
+    runner = ThreadPoolTaskRunner(max_workers=args.workers)
+    flow = tune_flow.with_options(task_runner=runner)  # type: ignore[arg-type]  # Prefect's generics
     stop = threading.Event()
     poller = None
     if not args.no_progress and not args.json:

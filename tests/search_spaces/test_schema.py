@@ -36,7 +36,11 @@ def test_bundled_specs_are_valid() -> None:
 @pytest.mark.parametrize(
     ("params", "field", "rule"),
     [
-        ({"x": {"type": "integer", "low": 1, "high": 2}}, "params.x", "unknown param type 'integer'"),
+        (
+            {"x": {"type": "integer", "low": 1, "high": 2}},
+            "params.x",
+            "unknown param type 'integer'",
+        ),
         ({"x": {"type": "int", "low": 5, "high": 1}}, "params.x", "`low <= high` must hold"),
         ({"x": {"type": "float", "low": 0, "high": 1, "log": True}}, "params.x", "needs `low > 0`"),
         ({"x": {"type": "float", "low": -1, "high": 1, "log": True}}, "params.x", "low=-1"),

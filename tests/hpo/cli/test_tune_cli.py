@@ -1,0 +1,163 @@
+"""`hpo tune`: bad input gives a short error and exit code 2; a real run stores exactly N trials
+that stock Optuna reads."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import yaml
+
+from hpo.cli.main import main
+
+REPO = Path(__file__).resolve().parents[3]
+
+GOOD: dict[str, Any] = {
+    "name": "cli-test",
+    "objective": "xgboost",
+    "dataset": "breast_cancer",
+    "metric": "roc_auc",
+    "params": {"max_depth": {"type": "int", "low": 2, "high": 6}},
+}
+
+
+def _spec(tmp_path: Path, **changes: Any) -> str:
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump({**GOOD, **changes}))
+    return str(path)
+
+
+BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
+    (
+        "unknown param type",
+        {"params": {"d": {"type": "integer", "low": 1, "high": 3}}},
+        "params.d: unknown param type 'integer'",
+    ),
+    (
+        "low > high",
+        {"params": {"d": {"type": "int", "low": 9, "high": 3}}},
+        "`low <= high` must hold, but got low=9, high=3",
+    ),
+    (
+        "log with low <= 0",
+        {"params": {"lr": {"type": "float", "low": 0.0, "high": 1.0, "log": True}}},
+        "`log: true` needs `low > 0`",
+    ),
+    (
+        "empty choices",
+        {"params": {"b": {"type": "categorical", "choices": []}}},
+        "params.b.choices",
+    ),
+    ("grid outside range", {"grid": {"max_depth": [1, 3]}}, "grid.max_depth value 1 is outside"),
+    ("unknown objective", {"objective": "catboost"}, "objective"),
+    ("unknown dataset", {"dataset": "mnist"}, "dataset"),
+    ("unknown metric", {"metric": "auc-pr"}, "metric"),
+    ("objective does not import", {"objective": "no_such_pkg.mod:fn"}, "no_such_pkg.mod:fn"),
+    ("unknown sampler", {"sampler": "bayes"}, "unknown sampler 'bayes'"),
+]
+
+
+@pytest.mark.parametrize(("case", "changes", "expected"), BAD_SPECS, ids=[c[0] for c in BAD_SPECS])
+def test_bad_input_exits_2_with_a_clear_error(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+    changes: dict[str, Any],
+    expected: str,
+) -> None:
+    path = _spec(tmp_path, **changes)
+    code = main(["tune", path, "--n-trials", "2"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: ")
+    assert path in err  # the file
+    assert expected in err  # the field and the rule
+    assert "fix:" in err  # the fix
+    assert "Traceback" not in err
+
+
+def test_unknown_sampler_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["tune", _spec(tmp_path), "--sampler", "annealing"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "unknown sampler 'annealing'" in err
+    assert "fix: use one of: cmaes, gp, grid, qmc, random, tpe" in err
+
+
+def _hpo(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "hpo", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=REPO,
+        timeout=timeout,
+    )
+
+
+def test_unreachable_database_is_masked(tmp_path: Path) -> None:
+    proc = _hpo(
+        "tune",
+        _spec(tmp_path),
+        "--n-trials",
+        "2",
+        env={
+            "HPO_DATABASE_URL": "postgresql://bob:hunter2@127.0.0.1:1/hpo",
+            "HPO_DATABASE_CONNECT_TIMEOUT_S": "2",
+        },
+    )
+    assert proc.returncode == 2
+    assert (
+        "cannot reach the study store at postgresql+psycopg://bob:***@127.0.0.1:1/hpo"
+        in proc.stderr
+    )
+    assert "hunter2" not in proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_tune_bundled_xgboost_spec_end_to_end(pg_url: str, study_name: str, tmp_path: Path) -> None:
+    proc = _hpo(
+        "tune",
+        "xgboost_breast_cancer",
+        "--n-trials",
+        "30",
+        "--workers",
+        "2",
+        "--study",
+        study_name,
+        env={"PREFECT_HOME": str(tmp_path / "prefect")},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "best value:" in proc.stdout
+    study = optuna.load_study(study_name=study_name, storage=pg_url)  # stock Optuna reads it
+    assert Counter(t.state.name for t in study.trials) == Counter({"COMPLETE": 30})
+    assert study.best_value > 0.95  # ROC AUC on breast_cancer
+    assert len({t.user_attrs["worker"] for t in study.trials}) == 2
+
+    # Re-running with the same --study resumes it: nothing more to do at the same budget,
+    # five more trials at a larger one.
+    proc = _hpo(
+        "tune",
+        "xgboost_breast_cancer",
+        "--n-trials",
+        "35",
+        "--workers",
+        "2",
+        "--study",
+        study_name,
+        "--no-progress",
+        env={"PREFECT_HOME": str(tmp_path / "prefect")},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    study = optuna.load_study(study_name=study_name, storage=pg_url)
+    assert Counter(t.state.name for t in study.trials) == Counter({"COMPLETE": 35})

@@ -1,0 +1,43 @@
+"""Users' own objectives, as a user would write them, for the runner, flow and CLI tests."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from hpo.workers.objectives import TrialContext
+
+
+def quadratic(params: Mapping[str, Any]) -> float:
+    """One-argument objective: minimum 0 at x = 2, y = -1."""
+    return float((params["x"] - 2.0) ** 2 + (params.get("y", -1.0) + 1.0) ** 2)
+
+
+def quadratic_with_context(params: Mapping[str, Any], context: TrialContext) -> float:
+    """Two-argument objective that reports intermediate values."""
+    value = quadratic(params)
+    for step in range(3):
+        context.report(step, value * (3 - step))
+    return value
+
+
+def sleepy(params: Mapping[str, Any]) -> float:
+    """Takes a moment, so parallel workers really overlap."""
+    time.sleep(0.05)
+    return quadratic(params)
+
+
+def flaky(params: Mapping[str, Any]) -> float:
+    """Raises for negative x, returns NaN for x in [0, 1): both must fail only their trial."""
+    x = params["x"]
+    if x < 0:
+        raise RuntimeError(f"cannot evaluate x={x}")
+    if x < 1:
+        return math.nan
+    return quadratic(params)
+
+
+def always_fails(params: Mapping[str, Any]) -> float:
+    raise ValueError("this objective never works")
