@@ -71,8 +71,9 @@ def run(args: argparse.Namespace) -> int:
 
     from hpo.flows.tune import tune_flow
 
-    runner = ThreadPoolTaskRunner(max_workers=args.workers)
-    flow = tune_flow.with_options(task_runner=runner)  # type: ignore[arg-type]  # Prefect's generics
+    runner: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=args.workers)
+    # Prefect types task_runner as TaskRunner[PrefectFuture]; its own thread runner does not fit.
+    flow = tune_flow.with_options(task_runner=runner)  # type: ignore[arg-type]
     stop = threading.Event()
     poller = None
     if not args.no_progress and not args.json:
