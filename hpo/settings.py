@@ -99,6 +99,11 @@ class WorkerSettings(BaseSettings):
         ge=1,
         description="CPU threads one trial may use (xgboost/lightgbm/torch).",
     )
+    gpu_slot: str | None = Field(
+        default=None,
+        description="Prefect global concurrency limit a trial-worker flow run occupies while it "
+        "runs (one per GPU; set by `hpo worker start --pool gpu --gpu I`).",
+    )
 
 
 class HpoSettings(BaseSettings):
@@ -125,7 +130,11 @@ def get_settings() -> HpoSettings:
 
 #: Prefect settings the service runs with unless the user set them: no telemetry calls from a
 #: machine that may have no internet (they stall the ephemeral server's start-up by ~10 s).
-PREFECT_DEFAULTS = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+#: And the service's own loggers (``hpo.*``) go to the flow-run logs shown in the Prefect UI.
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "hpo",
+}
 
 
 def apply_prefect_defaults() -> None:

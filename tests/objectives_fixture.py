@@ -41,3 +41,10 @@ def flaky(params: Mapping[str, Any]) -> float:
 
 def always_fails(params: Mapping[str, Any]) -> float:
     raise ValueError("this objective never works")
+
+
+def sleep_param(params: Mapping[str, Any]) -> float:
+    """Sleeps ``params['sleep_s']`` seconds (a categorical with one choice in the spec), so a test
+    can make trials last long enough to kill a worker in the middle of one."""
+    time.sleep(float(params.get("sleep_s", 0.1)))
+    return quadratic(params)

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict
 from hpo.claims import claim_trial, count_trials
 from hpo.search_spaces.schema import CategoricalParam, FloatParam, IntParam, SearchSpaceSpec
 from hpo.settings import HpoSettings, get_settings
-from hpo.store import get_storage
+from hpo.store import get_storage, is_transient, retry_store
 from hpo.studies import StudyPlan, join_study
 from hpo.workers.devices import resolve_device
 from hpo.workers.objectives.base import EvaluationSetup, TrialContext
@@ -98,27 +98,41 @@ def run_worker(
     max_failed = plan.n_trials if max_failed is None else max_failed
     tally = {"completed": 0, "pruned": 0, "failed": 0}
     waiting_only = plan.sampler == "grid"
+    study_id = study._study_id
+    where = {
+        "worker": identity.name,
+        "host": identity.host,
+        "pool": identity.pool,
+        "device": device,
+    }
 
     while True:
         if deadline is not None and time.time() >= deadline:
             reason = "timeout"
             break
-        if count_trials(storage, study._study_id).failed >= max_failed > 0:
+        failed = retry_store(lambda: count_trials(storage, study_id).failed, what="count trials")
+        if failed >= max_failed > 0:
             reason = f"{max_failed} trials failed (budget.max_failed_trials)"
             break
-        trial = claim_trial(study, storage, plan.n_trials, waiting_only=waiting_only)
+        trial = retry_store(
+            lambda: claim_trial(study, storage, plan.n_trials, waiting_only=waiting_only),
+            what="claim a trial",
+        )
         if trial is None:
             reason = "budget reached" if not waiting_only else "grid exhausted or budget reached"
             break
-        for key, value in (
-            ("worker", identity.name),
-            ("host", identity.host),
-            ("pool", identity.pool),
-            ("device", device),
-        ):
-            trial.set_user_attr(key, value)
-        with _heartbeat(storage, trial._trial_id):
-            outcome = _run_one(study, trial, plan.spec, objective, setup, device, settings)
+        try:
+            with _heartbeat(storage, trial._trial_id):
+                for key, value in where.items():
+                    trial.set_user_attr(key, value)
+                outcome = _run_one(study, trial, plan.spec, objective, setup, device, settings)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            # The store went away mid-trial: this trial stays RUNNING without heartbeats, so
+            # after the grace period a claim fails it and its params run again. Go on.
+            logger.warning("store unreachable during trial %d; it will be retried", trial.number)
+            continue
         tally[outcome] += 1
 
     report = WorkerReport(
@@ -159,14 +173,34 @@ def _run_one(
         params = suggest_params(trial, spec)
         value = float(objective(params, context))
     except optuna.TrialPruned:
-        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        _tell(study, trial, state=optuna.trial.TrialState.PRUNED)
         return "pruned"
     except Exception as exc:  # the objective is user code: any error fails only this trial
+        if is_transient(exc):  # ...unless it is the store going away under suggest/report
+            raise
         return _fail(study, trial, f"{type(exc).__name__}: {exc}", traceback.format_exc())
     if not math.isfinite(value):
         return _fail(study, trial, f"objective returned {value}, which is not a finite number")
-    study.tell(trial, value)
+    _tell(study, trial, value=value)
     return "completed"
+
+
+def _tell(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    *,
+    value: float | None = None,
+    state: optuna.trial.TrialState | None = None,
+) -> None:
+    """Record the outcome, riding out a store restart: a finished trial is never dropped."""
+
+    def tell() -> None:
+        try:
+            study.tell(trial, value, state=state)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # an earlier attempt committed before the connection dropped
+
+    retry_store(tell, what=f"record trial {trial.number}")
 
 
 def _fail(study: optuna.Study, trial: optuna.Trial, reason: str, tb: str | None = None) -> str:
@@ -174,7 +208,7 @@ def _fail(study: optuna.Study, trial: optuna.Trial, reason: str, tb: str | None 
     study._storage.set_trial_system_attr(trial._trial_id, "fail_reason", reason[:2000])
     if tb:
         study._storage.set_trial_system_attr(trial._trial_id, "fail_traceback", tb[-4000:])
-    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    _tell(study, trial, state=optuna.trial.TrialState.FAIL)
     return "failed"
 
 

@@ -17,7 +17,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hpo.cli import tune
+    from hpo.cli import fleet, tune
 
     parser = argparse.ArgumentParser(
         prog="hpo",
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     tune.register(sub)
+    fleet.register(sub)
     return parser
 
 

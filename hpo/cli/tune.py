@@ -21,6 +21,7 @@ from hpo.store import get_storage, mask_url
 from hpo.studies import StudyPlan
 
 MAX_WORKERS = 32
+MAX_POOL_WORKERS = 64
 
 
 def register(sub: Any) -> None:
@@ -29,6 +30,13 @@ def register(sub: Any) -> None:
     p.add_argument("--sampler", help="sampler name (default: the spec's)")
     p.add_argument("--n-trials", type=int, help="total finished trials the study must hold")
     p.add_argument("--workers", type=int, default=1, help="parallel trial workers (default 1)")
+    p.add_argument(
+        "--cpu-workers",
+        type=int,
+        default=0,
+        help="trial-worker runs on the hpo-cpu pool (needs PREFECT_API_URL, pools, deployments)",
+    )
+    p.add_argument("--gpu-workers", type=int, default=0, help="trial-worker runs on hpo-gpu")
     p.add_argument("--study", help="study name (default: the spec's name); reused to resume")
     p.add_argument("--seed", type=int, help="sampler seed (default: the spec's seed)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -44,6 +52,14 @@ def plan_from_args(args: argparse.Namespace) -> StudyPlan:
     n_trials = args.n_trials if args.n_trials is not None else spec.budget.n_trials
     if n_trials < 1:
         raise ConfigError(f"--n-trials must be at least 1, but got {n_trials}")
+    if args.cpu_workers < 0 or args.gpu_workers < 0:
+        raise ConfigError("--cpu-workers and --gpu-workers cannot be negative")
+    if args.cpu_workers + args.gpu_workers > MAX_POOL_WORKERS:
+        raise ConfigError(
+            f"--cpu-workers + --gpu-workers must be at most {MAX_POOL_WORKERS}, but got "
+            f"{args.cpu_workers + args.gpu_workers}",
+            fix="each trial worker holds up to 6 store connections; see infra/README.md",
+        )
     if not 1 <= args.workers <= MAX_WORKERS:
         raise ConfigError(
             f"--workers must be between 1 and {MAX_WORKERS}, but got {args.workers}",
@@ -63,31 +79,27 @@ def run(args: argparse.Namespace) -> int:
     plan = plan_from_args(args)
     storage = get_storage()  # fails fast, with a masked URL, if the store is unreachable
     console = Console(stderr=True)
+    where = (
+        f"{args.cpu_workers} cpu + {args.gpu_workers} gpu worker run(s) on the pools"
+        if args.cpu_workers + args.gpu_workers
+        else f"{args.workers} in-process worker(s)"
+    )
     console.print(
         f"study [bold]{plan.study_name}[/] · sampler {plan.sampler} · budget {plan.n_trials} "
-        f"finished trials · {args.workers} worker(s) · store {mask_url(str(storage.url))}"
+        f"finished trials · {where} · store {mask_url(str(storage.url))}"
     )
-    from prefect.task_runners import ThreadPoolTaskRunner
+    on_pools = args.cpu_workers + args.gpu_workers > 0
+    if on_pools:
+        from hpo.cli.fleet import _require_server
 
-    from hpo.flows.tune import tune_flow
-
-    runner: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=args.workers)
-    # Prefect types task_runner as TaskRunner[PrefectFuture]; its own thread runner does not fit.
-    flow = tune_flow.with_options(task_runner=runner)  # type: ignore[arg-type]
+        _require_server()
     stop = threading.Event()
     poller = None
     if not args.no_progress and not args.json:
         poller = threading.Thread(target=_progress, args=(plan, stop, console), daemon=True)
         poller.start()
     try:
-        result = flow(
-            spec=plan.spec,
-            study_name=plan.study_name,
-            sampler=plan.sampler,
-            n_trials=plan.n_trials,
-            workers=args.workers,
-            seed=plan.seed,
-        )
+        result = _run_flow(plan, args, on_pools)
     finally:
         stop.set()
         if poller is not None:
@@ -106,6 +118,30 @@ def run(args: argparse.Namespace) -> int:
     print(f"best value: {summary.best_value:.6g} (trial {summary.best_trial_number})")
     print("best params: " + json.dumps(summary.best_params, sort_keys=True))
     return 0
+
+
+def _run_flow(plan: StudyPlan, args: argparse.Namespace, on_pools: bool) -> Any:
+    common: dict[str, Any] = {
+        "spec": plan.spec,
+        "study_name": plan.study_name,
+        "sampler": plan.sampler,
+        "n_trials": plan.n_trials,
+        "seed": plan.seed,
+    }
+    if on_pools:
+        from hpo.flows.tune_pools import tune_on_pools_flow
+
+        return tune_on_pools_flow(
+            **common, cpu_workers=args.cpu_workers, gpu_workers=args.gpu_workers
+        )
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from hpo.flows.tune import tune_flow
+
+    runner: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=args.workers)
+    # Prefect types task_runner as TaskRunner[PrefectFuture]; its own thread runner does not fit.
+    flow = tune_flow.with_options(task_runner=runner)  # type: ignore[arg-type]
+    return flow(**common, workers=args.workers)
 
 
 def _progress(plan: StudyPlan, stop: threading.Event, console: Console) -> None:

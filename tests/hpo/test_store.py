@@ -123,3 +123,28 @@ def test_concurrent_first_runs_create_tables_once(pg_url: str) -> None:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_transient_errors_are_recognised_through_optunas_wrapper() -> None:
+    from hpo.store import is_transient
+
+    try:
+        try:
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        except psycopg.OperationalError as inner:
+            raise optuna.exceptions.StorageInternalError("commit failed") from inner
+    except optuna.exceptions.StorageInternalError as exc:
+        assert is_transient(exc)
+    assert not is_transient(ValueError("bad value"))
+    assert not is_transient(optuna.exceptions.StorageInternalError("bad data"))
+
+
+def test_retry_store_gives_up_with_a_retryable_error() -> None:
+    from hpo.store import retry_store
+
+    def down() -> None:
+        raise psycopg.OperationalError("connection refused")
+
+    with pytest.raises(StoreUnavailableError, match="stayed unreachable") as info:
+        retry_store(down, what="test", window_s=0.6)
+    assert info.value.retryable

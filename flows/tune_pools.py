@@ -1,0 +1,153 @@
+"""The ``hpo-tune-pools`` flow: fan a study out over the CPU and GPU work pools.
+
+It opens the study, starts ``cpu_workers`` runs of the ``trial-worker-cpu`` deployment and
+``gpu_workers`` runs of ``trial-worker-gpu`` (each a process on some Prefect worker, on any
+machine), then supervises them with :func:`hpo.fanout.supervise` until the study's budget is
+taken: crashed runs are replaced, silent ones cancelled. Needs a Prefect server
+(``PREFECT_API_URL``) with the pools and deployments created (``hpo pools create``,
+``hpo deploy``).
+"""
+
+from __future__ import annotations
+
+import time
+from uuid import UUID
+
+from prefect import flow, get_run_logger
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.objects import FlowRun
+from prefect.deployments import run_deployment
+from prefect.states import Cancelled
+from pydantic import BaseModel, ConfigDict
+
+from hpo.claims import count_trials
+from hpo.fanout import WorkerRun, budget_taken, supervise
+from hpo.flows.tune import open_study_task
+from hpo.search_spaces.schema import SearchSpaceSpec
+from hpo.store import get_storage, retry_store
+from hpo.studies import StudyPlan
+from hpo.summary import StudySummary, WorkerTally, study_id_of, summarize_study, trials_by_worker
+
+TRIAL_WORKER_FLOW = "hpo-trial-worker"
+
+
+def deployment_name(pool: str) -> str:
+    return f"{TRIAL_WORKER_FLOW}/trial-worker-{pool}"
+
+
+class PoolsTuneResult(BaseModel):
+    """What a tune run over the pools returns."""
+
+    model_config = ConfigDict(frozen=True)
+
+    summary: StudySummary
+    workers: list[WorkerTally]
+    runs: dict[str, str]  # flow run id -> final state
+    relaunched: int
+    reason: str
+
+
+@flow(name="hpo-tune-pools", flow_run_name="tune-{study_name}-{sampler}-pools", log_prints=True)
+def tune_on_pools_flow(
+    spec: SearchSpaceSpec,
+    study_name: str,
+    sampler: str,
+    n_trials: int,
+    cpu_workers: int = 1,
+    gpu_workers: int = 0,
+    seed: int = 0,
+    max_relaunches: int = 3,
+    linger_s: float = 30.0,
+    poll_s: float = 2.0,
+) -> PoolsTuneResult:
+    """Tune ``spec`` with trial-worker runs on the pools until the study holds ``n_trials``
+    finished trials."""
+    logger = get_run_logger()
+    plan = StudyPlan(
+        study_name=study_name, spec=spec, sampler=sampler, n_trials=n_trials, seed=seed
+    )
+    open_study_task(plan)
+    timeout = spec.budget.timeout_s
+    deadline = time.time() + timeout if timeout else None
+    tags = [f"study:{study_name}", f"sampler:{sampler}"]
+    runs: dict[str, WorkerRun] = {}
+
+    def launch(pool: str, index: int) -> None:
+        flow_run = run_deployment(
+            deployment_name(pool),
+            parameters={"plan": plan, "index": index, "pool": pool, "deadline": deadline},
+            timeout=0,
+            as_subflow=True,
+            tags=tags,
+        )
+        assert isinstance(flow_run, FlowRun)  # sync context: run_deployment does not await
+        runs[str(flow_run.id)] = WorkerRun(str(flow_run.id), pool, index, "SCHEDULED")
+
+    pools = ["cpu"] * cpu_workers + ["gpu"] * gpu_workers
+    for index, pool in enumerate(pools):
+        launch(pool, index)
+    logger.info(
+        "started %d trial-worker runs (%d cpu, %d gpu)", len(pools), cpu_workers, gpu_workers
+    )
+
+    storage = get_storage()
+    study_id = study_id_of(storage, study_name)
+    relaunched = 0
+    taken_since: float | None = None
+    with get_client(sync_client=True) as client:
+        while True:
+            time.sleep(poll_s)
+            ids = [UUID(i) for i in runs]
+            for fr in client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=len(ids)
+            ):
+                old = runs[str(fr.id)]
+                state = fr.state.type.value if fr.state else "SCHEDULED"
+                runs[str(fr.id)] = WorkerRun(old.run_id, old.pool, old.index, state, old.relaunched)
+            counts = retry_store(lambda: count_trials(storage, study_id), what="count trials")
+            if taken_since is None and budget_taken(counts, n_trials, grid=sampler == "grid"):
+                taken_since = time.monotonic()
+            decision = supervise(
+                list(runs.values()),
+                counts,
+                n_trials,
+                grid=sampler == "grid",
+                relaunches_left=max_relaunches - relaunched,
+                seconds_since_budget_taken=(
+                    time.monotonic() - taken_since if taken_since is not None else None
+                ),
+                linger_s=linger_s,
+            )
+            for run in decision.relaunch:
+                logger.warning("worker run %s crashed; starting a replacement", run.run_id)
+                runs[run.run_id] = WorkerRun(run.run_id, run.pool, run.index, run.state, True)
+                relaunched += 1
+                launch(run.pool, len(runs))
+            for run in decision.cancel:
+                logger.warning(
+                    "worker run %s did not stop after the budget; cancelling", run.run_id
+                )
+                client.set_flow_run_state(
+                    UUID(run.run_id), Cancelled(message="study budget taken"), force=True
+                )
+                runs[run.run_id] = WorkerRun(run.run_id, run.pool, run.index, "CANCELLED", True)
+            if decision.done:
+                reason = decision.reason
+                break
+
+    summary = summarize_study(study_name, storage)
+    result = PoolsTuneResult(
+        summary=summary,
+        workers=trials_by_worker(storage, study_id),
+        runs={r.run_id: r.state for r in runs.values()},
+        relaunched=relaunched,
+        reason=reason,
+    )
+    timed_out = deadline is not None and time.time() >= deadline
+    if summary.finished < n_trials and sampler != "grid" and not timed_out:
+        raise RuntimeError(
+            f"study {study_name!r} holds {summary.finished} of {n_trials} finished trials: "
+            f"{reason}; see the trial-worker runs' logs"
+        )
+    return result

@@ -1,0 +1,141 @@
+"""A whole fleet on one machine, as real processes: a ``prefect server``, the work pools, the
+deployments of ``prefect.yaml`` and N ``prefect worker`` processes.
+
+Used by the integration tests and the fan-out benchmark; also a recipe for a real installation
+(every step is the command a person would type). The Prefect server's own database is PostgreSQL
+when ``prefect_db_url`` is given (it needs the ``pg_trgm`` extension), else Prefect's SQLite.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class LocalFleet:
+    """Start with :meth:`start_server`, :meth:`setup`, :meth:`start_worker`; stop with
+    :meth:`stop`. ``env`` is what every child process gets (store URL, Prefect home...)."""
+
+    home: Path
+    study_db_url: str
+    prefect_db_url: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    server: subprocess.Popen[bytes] | None = None
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "PREFECT_HOME": str(self.home / "prefect"),
+                "PREFECT_API_URL": self.api_url,
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                "PREFECT_WORKER_QUERY_SECONDS": "1",
+                "PREFECT_WORKER_PREFETCH_SECONDS": "5",
+                "PREFECT_LOGGING_LEVEL": "INFO",
+                "HPO_DATABASE_URL": self.study_db_url,
+                "PYTHONPATH": str(PROJECT_DIR),
+            }
+        )
+        if self.prefect_db_url:
+            env["PREFECT_API_DATABASE_CONNECTION_URL"] = self.prefect_db_url
+        env.update(self.extra_env)
+        return env
+
+    def _log(self, name: str) -> int:
+        path = self.home / "logs" / f"{name}.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def start_server(self, timeout_s: float = 120.0) -> None:
+        log = self._log("server")
+        self.server = subprocess.Popen(
+            [
+                sys.executable, "-m", "prefect", "server", "start",
+                "--host", "127.0.0.1", "--port", str(self.port),
+            ],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.server.poll() is not None:
+                raise RuntimeError(f"prefect server exited; see {self.home / 'logs/server.log'}")
+            try:
+                with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.5)
+        raise TimeoutError(f"prefect server did not answer in {timeout_s} s")
+
+    def hpo(self, *args: str, timeout_s: float = 300.0) -> subprocess.CompletedProcess[str]:
+        """Run an ``hpo`` command against this fleet (raises on failure)."""
+        return subprocess.run(
+            [sys.executable, "-m", "hpo", *args],
+            env=self.env,
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=True,
+        )
+
+    def setup(self) -> None:
+        """Create the pools and the deployments."""
+        self.hpo("pools", "create")
+        self.hpo("deploy")
+
+    def start_worker(self, pool: str = "cpu", name: str | None = None) -> subprocess.Popen[bytes]:
+        name = name or f"{pool}-{len(self.workers)}"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hpo", "worker", "start", "--pool", pool, "--name", name],
+            env=self.env,
+            cwd=PROJECT_DIR,
+            stdout=self._log(f"worker-{name}"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.workers.append(proc)
+        return proc
+
+    def stop(self) -> None:
+        for proc in [*self.workers, *([self.server] if self.server else [])]:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    continue
+        for proc in [*self.workers, *([self.server] if self.server else [])]:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        self.workers.clear()
+        self.server = None

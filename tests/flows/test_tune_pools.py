@@ -1,0 +1,210 @@
+"""The fan-out on the real thing: a `prefect server` process (on PostgreSQL when the tests have
+one), the work pools and deployments of prefect.yaml, two `prefect worker` processes on the CPU
+pool, `hpo tune --cpu-workers 2`. The study store is an embedded PostgreSQL of this module, so
+one test can restart it mid-study.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import optuna
+import psycopg
+import pytest
+import yaml
+from sqlalchemy.engine import make_url
+
+from hpo.infra.embedded_postgres import ensure_embedded_server, restart_embedded_server
+from hpo.infra.local_fleet import LocalFleet
+from hpo.settings import DatabaseSettings
+from hpo.store import libpq_url
+
+pytestmark = pytest.mark.slow
+
+GRACE_S = 4
+
+
+@pytest.fixture(scope="module")
+def store_settings(tmp_path_factory: pytest.TempPathFactory) -> DatabaseSettings:
+    return DatabaseSettings(data_dir=Path(tmp_path_factory.mktemp("fleet-store")))
+
+
+@pytest.fixture(scope="module")
+def fleet(
+    tmp_path_factory: pytest.TempPathFactory, store_settings: DatabaseSettings, pg_url: str
+) -> Iterator[LocalFleet]:
+    study_db = ensure_embedded_server(store_settings)
+    prefect_db, drop = _prefect_database(pg_url)
+    fleet = LocalFleet(
+        home=Path(tmp_path_factory.mktemp("fleet")),
+        study_db_url=study_db,
+        prefect_db_url=prefect_db,
+        extra_env={
+            "HPO_WORKER_HEARTBEAT_INTERVAL_S": "1",
+            "HPO_WORKER_GRACE_PERIOD_S": str(GRACE_S),
+        },
+    )
+    try:
+        fleet.start_server()
+        fleet.setup()
+        fleet.start_worker("cpu")
+        fleet.start_worker("cpu")
+        yield fleet
+    finally:
+        fleet.stop()
+        drop()
+
+
+def _prefect_database(pg_url: str) -> tuple[str | None, Any]:
+    """A fresh PostgreSQL database for the Prefect server on the tests' server (it needs
+    pg_trgm, which the embedded server lacks: there Prefect keeps its SQLite)."""
+    url = make_url(pg_url)
+    if url.host is None:  # embedded test server (Unix socket): no pg_trgm
+        return None, lambda: None
+    name = f"prefect_{uuid.uuid4().hex[:8]}"
+    admin = libpq_url(str(url.set(database="postgres").render_as_string(hide_password=False)))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    db_url = url.set(drivername="postgresql+asyncpg", database=name)
+    with psycopg.connect(
+        libpq_url(str(db_url.set(drivername="postgresql").render_as_string(False)))
+    ) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+
+    def drop() -> None:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return db_url.render_as_string(hide_password=False), drop
+
+
+def _spec(tmp_path: Path, sleep_s: float, **extra: Any) -> str:
+    params = {
+        "x": {"type": "float", "low": -3.0, "high": 5.0},
+        "sleep_s": {"type": "categorical", "choices": [sleep_s]},
+    }
+    raw = {"name": "fleet", "objective": "tests.objectives_fixture:sleep_param", "params": params}
+    raw.update(extra)
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+def _tune(fleet: LocalFleet, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "hpo", "tune", *args, "--no-progress"],
+        env=fleet.env,
+        cwd=fleet.env["PYTHONPATH"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _finish(proc: subprocess.Popen[str], timeout: float = 240) -> str:
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out[-4000:]
+    return out
+
+
+def _trials(fleet: LocalFleet, study: str) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=study, storage=fleet.study_db_url).trials
+
+
+def test_exact_budget_through_the_deployments(fleet: LocalFleet, tmp_path: Path) -> None:
+    study = f"pools-{uuid.uuid4().hex[:8]}"
+    out = _finish(_tune(fleet, _spec(tmp_path, 0.3), "--n-trials", "16", "--cpu-workers", "2",
+                        "--study", study))  # fmt: skip
+    assert "finished: 16/16" in out
+    trials = _trials(fleet, study)
+    assert Counter(t.state.name for t in trials) == Counter({"COMPLETE": 16})
+    assert {t.user_attrs["pool"] for t in trials} == {"cpu"}
+    assert {t.user_attrs["device"] for t in trials} == {"cpu"}
+    workers = Counter(t.user_attrs["worker"] for t in trials)
+    assert len(workers) == 2, workers  # two flow-run processes shared the study
+
+
+def test_grid_points_run_exactly_once_through_the_deployments(
+    fleet: LocalFleet, tmp_path: Path
+) -> None:
+    study = f"grid-{uuid.uuid4().hex[:8]}"
+    spec = _spec(tmp_path, 0.2, grid={"x": [-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0]})
+    _finish(_tune(fleet, spec, "--sampler", "grid", "--n-trials", "100", "--cpu-workers", "2",
+                  "--study", study))  # fmt: skip
+    trials = _trials(fleet, study)
+    assert sorted(t.params["x"] for t in trials) == [-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    assert all(t.state.name == "COMPLETE" for t in trials)
+
+
+def _wait_for(predicate: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise TimeoutError(what)
+
+
+def test_sigkill_of_a_worker_mid_trial(fleet: LocalFleet, tmp_path: Path) -> None:
+    study = f"kill-{uuid.uuid4().hex[:8]}"
+    proc = _tune(fleet, _spec(tmp_path, 1.0), "--n-trials", "12", "--cpu-workers", "2",
+                 "--study", study)  # fmt: skip
+
+    def running_trial() -> optuna.trial.FrozenTrial | None:
+        try:
+            trials = _trials(fleet, study)
+        except KeyError:
+            return None
+        done = sum(t.state.name == "COMPLETE" for t in trials)
+        running = [t for t in trials if t.state.name == "RUNNING" and "worker" in t.user_attrs]
+        return running[0] if done >= 2 and running else None
+
+    victim = _wait_for(running_trial, 120, "no trial ran")
+    pid = int(victim.user_attrs["worker"].rsplit("-", 2)[-2])
+    os.kill(pid, signal.SIGKILL)  # the flow-run process, mid-trial
+
+    out = _finish(proc)
+    trials = _trials(fleet, study)
+    states = Counter(t.state.name for t in trials)
+    assert states["COMPLETE"] == 12
+    assert states["RUNNING"] == 0
+    assert trials[victim.number].state.name == "FAIL"
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == victim.number]
+    assert len(retries) == 1 and retries[0].state.name == "COMPLETE"
+    assert retries[0].params == victim.params
+    assert "crashed; starting a replacement" in out
+
+
+def test_postgres_restart_mid_study(
+    fleet: LocalFleet, store_settings: DatabaseSettings, tmp_path: Path
+) -> None:
+    study = f"restart-{uuid.uuid4().hex[:8]}"
+    proc = _tune(fleet, _spec(tmp_path, 0.5), "--n-trials", "14", "--cpu-workers", "2",
+                 "--study", study)  # fmt: skip
+
+    def some_done() -> bool:
+        try:
+            return sum(t.state.name == "COMPLETE" for t in _trials(fleet, study)) >= 3
+        except KeyError:
+            return False
+
+    _wait_for(some_done, 120, "no trial completed")
+    restart = threading.Thread(target=restart_embedded_server, args=(store_settings,))
+    restart.start()
+    restart.join(timeout=60)
+    _finish(proc)
+    trials = _trials(fleet, study)
+    states = Counter(t.state.name for t in trials)
+    assert states["COMPLETE"] == 14
+    assert states["RUNNING"] == 0
