@@ -85,8 +85,8 @@ def restart_embedded_server(settings: DatabaseSettings, *, downtime_s: float = 3
     # postmaster.opts: `/bin/postgres "-D" "/pgdata" "-h" "" "-k" "/socket"`: keep what follows -D.
     argv = shlex.split((pgdata / "postmaster.opts").read_text().strip())
     options = " ".join(shlex.quote(a) for a in argv[argv.index("-D") + 2 :])
-    run = {"bin_path": server.bin_path, "user": server.system_user, "timeout": 60}
-    pgexec("pg_ctl", ("-w", "-D", str(pgdata), "-m", "immediate", "stop"), **run)
+    stop = ("-w", "-D", str(pgdata), "-m", "immediate", "stop")
+    pgexec("pg_ctl", stop, bin_path=server.bin_path, user=server.system_user, timeout=60)
     time.sleep(downtime_s)
-    log = str(pgdata / "log")
-    pgexec("pg_ctl", ("-w", "-D", str(pgdata), "-l", log, "-o", options, "start"), **run)
+    start = ("-w", "-D", str(pgdata), "-l", str(pgdata / "log"), "-o", options, "start")
+    pgexec("pg_ctl", start, bin_path=server.bin_path, user=server.system_user, timeout=60)
