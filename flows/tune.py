@@ -16,6 +16,7 @@ from prefect.futures import wait
 from pydantic import BaseModel, ConfigDict
 
 from hpo.search_spaces.schema import SearchSpaceSpec
+from hpo.settings import HpoSettings, get_settings, sized_for_threads
 from hpo.store import get_storage
 from hpo.studies import StudyPlan, open_study
 from hpo.summary import StudySummary, summarize_study
@@ -31,10 +32,15 @@ class TuneResult(BaseModel):
     workers: list[WorkerReport]
 
 
+def _settings(workers: int) -> HpoSettings:
+    # In-process workers are threads sharing this process's one engine: size its pool for them.
+    return sized_for_threads(get_settings(), workers)
+
+
 @task(name="open-study", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
-def open_study_task(plan: StudyPlan) -> None:
+def open_study_task(plan: StudyPlan, workers: int = 1) -> None:
     """Create or resume the study (and enqueue grid points)."""
-    open_study(plan, get_storage())
+    open_study(plan, get_storage(_settings(workers)))
 
 
 @task(
@@ -44,9 +50,12 @@ def open_study_task(plan: StudyPlan) -> None:
     retries=2,
     retry_delay_seconds=5,
 )
-def trial_worker_task(plan: StudyPlan, index: int, deadline: float | None) -> WorkerReport:
+def trial_worker_task(
+    plan: StudyPlan, index: int, workers: int, deadline: float | None
+) -> WorkerReport:
     """Run trials until the study's budget is taken."""
-    return run_worker(plan, WorkerIdentity(name=default_worker_name(index)), deadline=deadline)
+    identity = WorkerIdentity(name=default_worker_name(index))
+    return run_worker(plan, identity, settings=_settings(workers), deadline=deadline)
 
 
 @flow(name="hpo-tune", flow_run_name="tune-{study_name}-{sampler}", log_prints=True)
@@ -63,10 +72,11 @@ def tune_flow(
     plan = StudyPlan(
         study_name=study_name, spec=spec, sampler=sampler, n_trials=n_trials, seed=seed
     )
-    open_study_task(plan)
+    open_study_task(plan, workers)
     timeout = spec.budget.timeout_s
     deadline = time.time() + timeout if timeout else None
-    futures = [trial_worker_task.submit(plan, i, deadline) for i in range(workers)]
+    futures = [trial_worker_task.submit(plan, i, workers, deadline) for i in range(workers)]
     wait(futures)
     reports = [f.result() for f in futures]
-    return TuneResult(summary=summarize_study(study_name, get_storage()), workers=reports)
+    summary = summarize_study(study_name, get_storage(_settings(workers)))
+    return TuneResult(summary=summary, workers=reports)

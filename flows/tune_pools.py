@@ -72,6 +72,7 @@ def tune_on_pools_flow(
     deadline = time.time() + timeout if timeout else None
     tags = [f"study:{study_name}", f"sampler:{sampler}"]
     runs: dict[str, WorkerRun] = {}
+    failures: dict[str, str] = {}  # run id -> why it failed, for the final report
 
     def launch(pool: str, index: int) -> None:
         flow_run = run_deployment(
@@ -104,6 +105,8 @@ def tune_on_pools_flow(
             ):
                 old = runs[str(fr.id)]
                 state = fr.state.type.value if fr.state else "SCHEDULED"
+                if state in ("FAILED", "CRASHED") and fr.state and fr.state.message:
+                    failures[str(fr.id)] = f"{fr.name}: {fr.state.message}"
                 runs[str(fr.id)] = WorkerRun(old.run_id, old.pool, old.index, state, old.relaunched)
             counts = retry_store(lambda: count_trials(storage, study_id), what="count trials")
             if taken_since is None and budget_taken(counts, n_trials, grid=sampler == "grid"):
@@ -146,8 +149,9 @@ def tune_on_pools_flow(
     )
     timed_out = deadline is not None and time.time() >= deadline
     if summary.finished < n_trials and sampler != "grid" and not timed_out:
+        why = "; ".join(sorted(set(failures.values()))[:3]) or "see the trial-worker runs' logs"
         raise RuntimeError(
             f"study {study_name!r} holds {summary.finished} of {n_trials} finished trials: "
-            f"{reason}; see the trial-worker runs' logs"
+            f"{reason}. {why}"
         )
     return result

@@ -12,11 +12,12 @@ RUNNING with a row lock, so two workers never get the same one.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from dataclasses import dataclass
 
 import optuna
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from hpo.store import LOCK_NAMESPACE
 
@@ -48,13 +49,19 @@ class StudyCounts:
         return self.running + self.complete + self.pruned
 
 
+_one_claimer_per_process = threading.Lock()
+_LOCK_SQL = text("SELECT pg_advisory_xact_lock(:ns, :sid)")
 _COUNT_SQL = text("SELECT state, count(*) FROM trials WHERE study_id = :sid GROUP BY state")
 
 
-def count_trials(storage: optuna.storages.RDBStorage, study_id: int) -> StudyCounts:
-    """One SQL query, no trial loaded into Python."""
-    with storage.engine.connect() as conn:
-        rows: dict[str, int] = dict(conn.execute(_COUNT_SQL, {"sid": study_id}).all())
+def count_trials(
+    storage: optuna.storages.RDBStorage, study_id: int, conn: Connection | None = None
+) -> StudyCounts:
+    """One SQL query, no trial loaded into Python (on ``conn`` when given)."""
+    if conn is None:
+        with storage.engine.connect() as own:
+            return count_trials(storage, study_id, own)
+    rows = {str(state): int(n) for state, n in conn.execute(_COUNT_SQL, {"sid": study_id})}
     return StudyCounts(
         running=int(rows.get("RUNNING", 0)),
         complete=int(rows.get("COMPLETE", 0)),
@@ -74,24 +81,21 @@ def claim_trial(
     """A new RUNNING trial of ``study``, or None when the budget is taken.
 
     ``waiting_only`` (the grid sampler): hand out enqueued trials only, never sample new ones.
+
+    The lock is transaction-scoped (``pg_advisory_xact_lock``) and held on one connection for
+    the whole claim, so it is released even if this process dies, and it also works behind
+    PgBouncer in transaction-pooling mode. A claim uses two connections: that one and the one
+    ``study.ask()`` commits the new trial on. Threads of one process claim one at a time, so a
+    claimer holding its lock connection never waits for a second one that other claimers hold
+    (with a small pool that would deadlock); trial threads only borrow connections briefly.
     """
     study_id = study._study_id
-    with storage.engine.connect() as conn:
-        conn.execute(
-            text("SELECT pg_advisory_lock(:ns, :sid)"), {"ns": LOCK_NAMESPACE, "sid": study_id}
-        )
-        conn.commit()
-        try:
-            optuna.storages.fail_stale_trials(study)
-            counts = count_trials(storage, study_id)
-            if counts.slots_taken >= n_trials:
-                return None
-            if waiting_only and counts.waiting == 0:
-                return None
-            return study.ask()
-        finally:
-            conn.execute(
-                text("SELECT pg_advisory_unlock(:ns, :sid)"),
-                {"ns": LOCK_NAMESPACE, "sid": study_id},
-            )
-            conn.commit()
+    with _one_claimer_per_process, storage.engine.connect() as conn, conn.begin():
+        conn.execute(_LOCK_SQL, {"ns": LOCK_NAMESPACE, "sid": study_id})
+        optuna.storages.fail_stale_trials(study)
+        counts = count_trials(storage, study_id, conn)
+        if counts.slots_taken >= n_trials:
+            return None
+        if waiting_only and counts.waiting == 0:
+            return None
+        return study.ask()

@@ -34,13 +34,15 @@ class DatabaseSettings(BaseSettings):
         ),
     )
     pool_size: int = Field(
-        default=4,
+        default=2,
         ge=1,
         le=64,
-        description="Connections one process keeps open to the store (one engine per process).",
+        description="Connections one process keeps open to the store (one engine per process). "
+        "A trial worker needs 2 (a claim holds its lock connection while Optuna commits the new "
+        "trial on another); in-process runs raise it to 2 per worker thread.",
     )
     max_overflow: int = Field(
-        default=2,
+        default=1,
         ge=0,
         le=64,
         description="Extra connections a process may open under bursts, beyond `pool_size`.",
@@ -54,6 +56,15 @@ class DatabaseSettings(BaseSettings):
         default=10,
         ge=1,
         description="Seconds to wait for PostgreSQL to accept a new connection.",
+    )
+    application_name: str = Field(
+        default="hpo",
+        description="application_name of the store's connections (shows in pg_stat_activity).",
+    )
+    pgbouncer: bool = Field(
+        default=False,
+        description="The URL points at PgBouncer in transaction-pooling mode: disable "
+        "server-side prepared statements.",
     )
     data_dir: Path = Field(
         default_factory=_default_data_dir,
@@ -122,6 +133,15 @@ class HpoSettings(BaseSettings):
     )
 
 
+def sized_for_threads(settings: HpoSettings, threads: int) -> HpoSettings:
+    """The same settings with a pool big enough for ``threads`` workers sharing one engine."""
+    db = settings.database
+    pool_size = max(db.pool_size, 2 * threads)
+    if pool_size == db.pool_size:
+        return settings
+    return settings.model_copy(update={"database": db.model_copy(update={"pool_size": pool_size})})
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> HpoSettings:
     """The process-wide settings, read once from the environment."""
@@ -134,6 +154,7 @@ def get_settings() -> HpoSettings:
 PREFECT_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_LOGGING_EXTRA_LOGGERS": "hpo",
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
 }
 
 

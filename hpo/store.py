@@ -109,12 +109,17 @@ def _build_storage(url: str, settings: HpoSettings) -> optuna.storages.RDBStorag
         "max_overflow": db.max_overflow,
         "pool_timeout": db.pool_timeout_s,
         "pool_pre_ping": True,
-        "connect_args": {"connect_timeout": db.connect_timeout_s, "application_name": "hpo"},
+        "connect_args": {
+            "connect_timeout": db.connect_timeout_s,
+            "application_name": db.application_name,
+            # PgBouncer in transaction mode cannot keep a server-side prepared statement.
+            **({"prepare_threshold": None} if db.pgbouncer else {}),
+        },
     }
     with _translate_db_errors(url), _advisory_lock(url, SCHEMA_LOCK):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
+            storage = optuna.storages.RDBStorage(
                 url,
                 engine_kwargs=engine_kwargs,
                 heartbeat_interval=worker.heartbeat_interval_s,
@@ -123,6 +128,10 @@ def _build_storage(url: str, settings: HpoSettings) -> optuna.storages.RDBStorag
                     max_retry=worker.max_retries
                 ),
             )
+        from hpo.query.indexes import ensure_query_indexes  # imported late: hpo.query uses us
+
+        ensure_query_indexes(storage.engine)  # once per process, under the schema lock
+        return storage
 
 
 @contextmanager

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import warnings
 from typing import Any
 
 import optuna
@@ -109,25 +108,18 @@ def enqueue_grid(study: optuna.Study, storage: optuna.storages.RDBStorage, plan:
     Runs under the study's advisory lock so two coordinators never enqueue the same point.
     """
     points = plan.spec.grid_points()[: plan.n_trials]
-    with storage.engine.connect() as conn:
+    with storage.engine.connect() as conn, conn.begin():
         key = {"ns": LOCK_NAMESPACE, "sid": study._study_id}
-        conn.execute(text("SELECT pg_advisory_lock(:ns, :sid)"), key)
-        conn.commit()
-        try:
-            # Any trial counts, whatever its state: a point runs once, even if it failed.
-            seen = {
-                _point_key(t.system_attrs.get("fixed_params") or t.params)
-                for t in study.get_trials(deepcopy=False)
-            }
-            new = [p for p in points if _point_key(p) not in seen]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                for point in new:
-                    study.enqueue_trial(point, skip_if_exists=False)
-            return len(new)
-        finally:
-            conn.execute(text("SELECT pg_advisory_unlock(:ns, :sid)"), key)
-            conn.commit()
+        conn.execute(text("SELECT pg_advisory_xact_lock(:ns, :sid)"), key)
+        # Any trial counts, whatever its state: a point runs once, even if it failed.
+        seen = {
+            _point_key(t.system_attrs.get("fixed_params") or t.params)
+            for t in study.get_trials(deepcopy=False)
+        }
+        new = [p for p in points if _point_key(p) not in seen]
+        for point in new:
+            study.enqueue_trial(point, skip_if_exists=False)
+        return len(new)
 
 
 def _point_key(params: dict[str, Any]) -> str:

@@ -111,10 +111,24 @@ class LocalFleet:
         self.hpo("pools", "create")
         self.hpo("deploy")
 
-    def start_worker(self, pool: str = "cpu", name: str | None = None) -> subprocess.Popen[bytes]:
+    def start_worker(
+        self, pool: str = "cpu", name: str | None = None, gpu: int = 0
+    ) -> subprocess.Popen[bytes]:
         name = name or f"{pool}-{len(self.workers)}"
+        gpu_args = ["--gpu", str(gpu)] if pool == "gpu" else []
         proc = subprocess.Popen(
-            [sys.executable, "-m", "hpo", "worker", "start", "--pool", pool, "--name", name],
+            [
+                sys.executable,
+                "-m",
+                "hpo",
+                "worker",
+                "start",
+                "--pool",
+                pool,
+                "--name",
+                name,
+                *gpu_args,
+            ],  # fmt: skip
             env=self.env,
             cwd=PROJECT_DIR,
             stdout=self._log(f"worker-{name}"),

@@ -11,12 +11,14 @@ import json
 import threading
 from typing import Any
 
+from optuna.storages import RDBStorage
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hpo.errors import ConfigError
 from hpo.search_spaces.checks import check_spec
 from hpo.search_spaces.loader import load_spec, resolve_spec_path
+from hpo.settings import get_settings, sized_for_threads
 from hpo.store import get_storage, mask_url
 from hpo.studies import StudyPlan
 
@@ -77,7 +79,9 @@ def plan_from_args(args: argparse.Namespace) -> StudyPlan:
 
 def run(args: argparse.Namespace) -> int:
     plan = plan_from_args(args)
-    storage = get_storage()  # fails fast, with a masked URL, if the store is unreachable
+    # Fails fast, with a masked URL, if the store is unreachable. Sized like the flow's own
+    # engine so this process keeps one engine.
+    storage = get_storage(sized_for_threads(get_settings(), args.workers))
     console = Console(stderr=True)
     where = (
         f"{args.cpu_workers} cpu + {args.gpu_workers} gpu worker run(s) on the pools"
@@ -96,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     poller = None
     if not args.no_progress and not args.json:
-        poller = threading.Thread(target=_progress, args=(plan, stop, console), daemon=True)
+        poller = threading.Thread(
+            target=_progress, args=(plan, storage, stop, console), daemon=True
+        )
         poller.start()
     try:
         result = _run_flow(plan, args, on_pools)
@@ -144,10 +150,11 @@ def _run_flow(plan: StudyPlan, args: argparse.Namespace, on_pools: bool) -> Any:
     return flow(**common, workers=args.workers)
 
 
-def _progress(plan: StudyPlan, stop: threading.Event, console: Console) -> None:
+def _progress(
+    plan: StudyPlan, storage: RDBStorage, stop: threading.Event, console: Console
+) -> None:
     from hpo.claims import count_trials
 
-    storage = get_storage()
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

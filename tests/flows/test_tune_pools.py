@@ -208,3 +208,22 @@ def test_postgres_restart_mid_study(
     states = Counter(t.state.name for t in trials)
     assert states["COMPLETE"] == 14
     assert states["RUNNING"] == 0
+
+
+def test_a_gpu_worker_without_a_gpu_fails_fast(fleet: LocalFleet, tmp_path: Path) -> None:
+    """This machine has no GPU: a worker on the GPU pool (device pinned, GPU slot created) must
+    fail its run at once with the device error, and the tune run must say so."""
+    worker = fleet.start_worker("gpu", name="gpu-0")  # `hpo worker start --pool gpu --gpu 0`
+    try:
+        study = f"gpu-{uuid.uuid4().hex[:8]}"
+        proc = _tune(fleet, _spec(tmp_path, 0.1), "--n-trials", "4", "--gpu-workers", "1",
+                     "--study", study)  # fmt: skip
+        out, _ = proc.communicate(timeout=240)
+        assert proc.returncode != 0
+        assert "device 'cuda' was requested but no usable GPU is visible" in out
+        assert "HPO_WORKER_ALLOW_CPU_FALLBACK" in out
+        assert Counter(t.state.name for t in _trials(fleet, study)) == Counter()
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+        fleet.workers.remove(worker)

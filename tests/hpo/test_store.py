@@ -55,7 +55,9 @@ def test_one_storage_per_process(pg_url: str) -> None:
 
 
 def test_threads_share_a_bounded_pool(pg_url: str) -> None:
-    storage = get_storage()
+    app = f"hpo-pool-{uuid.uuid4().hex[:6]}"  # only this test's engine has this name
+    settings = HpoSettings(database=DatabaseSettings(url=SecretStr(pg_url), application_name=app))
+    storage = get_storage(settings)
     study = optuna.create_study(storage=storage, study_name=f"pool-{uuid.uuid4().hex[:8]}")
     errors: list[BaseException] = []
     peak = 0
@@ -82,8 +84,9 @@ def test_threads_share_a_bounded_pool(pg_url: str) -> None:
         opened = conn.execute(
             text(
                 "SELECT count(*) FROM pg_stat_activity "
-                "WHERE application_name = 'hpo' AND datname = current_database()"
-            )
+                "WHERE application_name = :app AND datname = current_database()"
+            ),
+            {"app": app},
         ).scalar_one()
     assert opened <= limit
     assert len(study.trials) == 80
