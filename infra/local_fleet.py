@@ -15,10 +15,43 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from hpo.store import libpq_url
+
 PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+
+def create_prefect_database(study_db_url: str) -> tuple[str | None, Callable[[], None]]:
+    """A fresh database for a Prefect server on the same PostgreSQL as the study store, with the
+    ``pg_trgm`` extension Prefect needs; and a function that drops it. The embedded server lacks
+    ``pg_trgm``: there (a Unix-socket URL) Prefect keeps its SQLite and this returns None."""
+    url = make_url(study_db_url)
+    if url.host is None:
+        return None, lambda: None
+    name = f"prefect_{uuid.uuid4().hex[:8]}"
+    admin = libpq_url(url.set(database="postgres").render_as_string(hide_password=False))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    own = url.set(database=name)
+    with psycopg.connect(libpq_url(own.render_as_string(hide_password=False))) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+
+    def drop() -> None:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+    asyncpg_url = own.set(drivername="postgresql+asyncpg")
+    return asyncpg_url.render_as_string(hide_password=False), drop
 
 
 def free_port() -> int:
@@ -112,10 +145,11 @@ class LocalFleet:
         self.hpo("deploy")
 
     def start_worker(
-        self, pool: str = "cpu", name: str | None = None, gpu: int = 0
+        self, pool: str = "cpu", name: str | None = None, gpu: int = 0, limit: int = 1
     ) -> subprocess.Popen[bytes]:
         name = name or f"{pool}-{len(self.workers)}"
         gpu_args = ["--gpu", str(gpu)] if pool == "gpu" else []
+        gpu_args += ["--limit", str(limit)]
         proc = subprocess.Popen(
             [
                 sys.executable,

@@ -19,15 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import psycopg
 import pytest
 import yaml
-from sqlalchemy.engine import make_url
 
 from hpo.infra.embedded_postgres import ensure_embedded_server, restart_embedded_server
-from hpo.infra.local_fleet import LocalFleet
+from hpo.infra.local_fleet import LocalFleet, create_prefect_database
 from hpo.settings import DatabaseSettings
-from hpo.store import libpq_url
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +41,7 @@ def fleet(
     tmp_path_factory: pytest.TempPathFactory, store_settings: DatabaseSettings, pg_url: str
 ) -> Iterator[LocalFleet]:
     study_db = ensure_embedded_server(store_settings)
-    prefect_db, drop = _prefect_database(pg_url)
+    prefect_db, drop = create_prefect_database(pg_url)
     fleet = LocalFleet(
         home=Path(tmp_path_factory.mktemp("fleet")),
         study_db_url=study_db,
@@ -63,29 +60,6 @@ def fleet(
     finally:
         fleet.stop()
         drop()
-
-
-def _prefect_database(pg_url: str) -> tuple[str | None, Any]:
-    """A fresh PostgreSQL database for the Prefect server on the tests' server (it needs
-    pg_trgm, which the embedded server lacks: there Prefect keeps its SQLite)."""
-    url = make_url(pg_url)
-    if url.host is None:  # embedded test server (Unix socket): no pg_trgm
-        return None, lambda: None
-    name = f"prefect_{uuid.uuid4().hex[:8]}"
-    admin = libpq_url(str(url.set(database="postgres").render_as_string(hide_password=False)))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    db_url = url.set(drivername="postgresql+asyncpg", database=name)
-    with psycopg.connect(
-        libpq_url(str(db_url.set(drivername="postgresql").render_as_string(False)))
-    ) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-
-    def drop() -> None:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return db_url.render_as_string(hide_password=False), drop
 
 
 def _spec(tmp_path: Path, sleep_s: float, **extra: Any) -> str:

@@ -1,0 +1,180 @@
+"""Fan-out efficiency on 1-second trials, side by side in one run.
+
+efficiency = (N x 1 s / W) / wall, for W parallel workers on a budget of N trials, in three modes
+on the same PostgreSQL:
+
+* ``pools``: ``hpo tune --cpu-workers W`` through the deployments: a real ``prefect server``,
+  2 ``prefect worker`` processes (``--limit W/2`` each), W trial-worker flow runs;
+* ``in-process``: ``hpo tune --workers W``: W worker threads in one flow run;
+* ``optuna``: stock Optuna, W processes each running ``study.optimize(n_trials=N/W)`` on an
+  ``RDBStorage`` (the usual way to parallelise Optuna on one machine).
+
+Two walls per run: ``e2e`` (the command, from launch to exit: process start, Prefect start-up
+and supervision included) and ``span`` (first trial start to last trial end, from the study).
+
+    HPO_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test \\
+        python -m benchmarks.fanout_efficiency --workers 8 --n-trials 400
+
+Writes the table to docs/fanout-benchmark.md (``--output``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import yaml
+
+from hpo.infra.local_fleet import PROJECT_DIR, LocalFleet, create_prefect_database
+from hpo.store import database_url
+
+SPEC = {
+    "name": "bench-sleep",
+    "objective": "benchmarks.objectives:sleep_1s",
+    "sampler": "random",
+    "params": {"x": {"type": "float", "low": -3.0, "high": 5.0}},
+}
+
+
+@dataclass(frozen=True)
+class Result:
+    mode: str
+    workers: int
+    n_trials: int
+    e2e_s: float
+    span_s: float
+    complete: int
+
+    @property
+    def ideal_s(self) -> float:
+        return self.n_trials * 1.0 / self.workers
+
+    def efficiency(self, wall: float) -> float:
+        return self.ideal_s / wall
+
+
+def _span(url: str, study_name: str) -> tuple[float, int]:
+    trials = optuna.load_study(study_name=study_name, storage=url).trials
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    starts = [t.datetime_start for t in done if t.datetime_start]
+    ends = [t.datetime_complete for t in done if t.datetime_complete]
+    return (max(ends) - min(starts)).total_seconds(), len(done)
+
+
+def run_hpo(fleet: LocalFleet, spec: Path, mode: str, workers: int, n: int) -> Result:
+    study = f"bench-{mode}-{uuid.uuid4().hex[:6]}"
+    flag = ["--cpu-workers", str(workers)] if mode == "pools" else ["--workers", str(workers)]
+    cmd = [sys.executable, "-m", "hpo", "tune", str(spec), "--n-trials", str(n), "--study", study]
+    started = time.perf_counter()
+    subprocess.run([*cmd, *flag, "--no-progress"], env=fleet.env, cwd=PROJECT_DIR, check=True,
+                   capture_output=True)  # fmt: skip
+    e2e = time.perf_counter() - started
+    span, complete = _span(fleet.study_db_url, study)
+    return Result(mode, workers, n, e2e, span, complete)
+
+
+def _optuna_worker(url: str, study_name: str, n: int) -> None:
+    from benchmarks.objectives import sleep_1s
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=study_name, storage=url)
+    study.optimize(lambda t: sleep_1s({"x": t.suggest_float("x", -3.0, 5.0)}), n_trials=n)
+
+
+def run_stock_optuna(url: str, workers: int, n: int) -> Result:
+    study = f"bench-optuna-{uuid.uuid4().hex[:6]}"
+    optuna.create_study(study_name=study, storage=url, sampler=optuna.samplers.RandomSampler())
+    ctx = multiprocessing.get_context("spawn")
+    started = time.perf_counter()
+    procs = [
+        ctx.Process(target=_optuna_worker, args=(url, study, n // workers)) for _ in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    e2e = time.perf_counter() - started
+    span, complete = _span(url, study)
+    return Result("optuna", workers, n, e2e, span, complete)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--n-trials", type=int, default=400)
+    parser.add_argument("--output", default=str(PROJECT_DIR / "docs" / "fanout-benchmark.md"))
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = database_url()
+    home = Path(tempfile.mkdtemp(prefix="hpo-bench-"))
+    spec = home / "spec.yaml"
+    spec.write_text(yaml.safe_dump(SPEC))
+    prefect_db, drop_prefect_db = create_prefect_database(url)
+    fleet = LocalFleet(home=home, study_db_url=url, prefect_db_url=prefect_db)
+    results: list[Result] = []
+    try:
+        fleet.start_server()
+        fleet.setup()
+        for _ in range(2):
+            fleet.start_worker("cpu", limit=max(1, args.workers // 2))
+        time.sleep(5)  # workers registered and polling
+        results.append(run_hpo(fleet, spec, "pools", args.workers, args.n_trials))
+        results.append(run_hpo(fleet, spec, "in-process", args.workers, args.n_trials))
+        results.append(run_stock_optuna(url, args.workers, args.n_trials))
+    finally:
+        fleet.stop()
+        drop_prefect_db()
+    write_report(results, Path(args.output), args)
+
+
+def _load() -> str:
+    import os
+
+    return ", ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def write_report(results: list[Result], path: Path, args: argparse.Namespace) -> None:
+    lines = [
+        "# Fan-out efficiency on 1-second trials",
+        "",
+        "efficiency = (N x 1 s / W) / wall. `e2e`: the whole command (process start, Prefect",
+        "start-up, supervision); `span`: first trial start to last trial end.",
+        "",
+        f"Machine: 2 cores, PostgreSQL 15 on localhost, load average {_load()} at the start."
+        f" W = {args.workers}, N = {args.n_trials} (ideal {args.n_trials / args.workers:.0f} s)."
+        " One run, side by side.",
+        "",
+        "| mode | trials complete | e2e wall (s) | e2e efficiency | span (s) | span efficiency |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.mode} | {r.complete} | {r.e2e_s:.1f} | {r.efficiency(r.e2e_s):.1%} "
+            f"| {r.span_s:.1f} | {r.efficiency(r.span_s):.1%} |"
+        )
+    lines += [
+        "",
+        "Reproduce:",
+        "",
+        "```bash",
+        "HPO_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test \\",
+        f"    python -m benchmarks.fanout_efficiency --workers {args.workers} "
+        f"--n-trials {args.n_trials}",
+        "```",
+        "",
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
