@@ -15,11 +15,12 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import wait
 from pydantic import BaseModel, ConfigDict
 
+from hpo.monitoring import ProgressArtifact, publish_study, study_links
 from hpo.search_spaces.schema import SearchSpaceSpec
 from hpo.settings import HpoSettings, get_settings, sized_for_threads
 from hpo.store import get_storage
 from hpo.studies import StudyPlan, open_study
-from hpo.summary import StudySummary, summarize_study
+from hpo.summary import StudySummary
 from hpo.workers.trial_runner import WorkerIdentity, WorkerReport, default_worker_name, run_worker
 
 
@@ -75,8 +76,12 @@ def tune_flow(
     open_study_task(plan, workers)
     timeout = spec.budget.timeout_s
     deadline = time.time() + timeout if timeout else None
+    storage = get_storage(_settings(workers))
+    progress = ProgressArtifact(study_name, n_trials)
     futures = [trial_worker_task.submit(plan, i, workers, deadline) for i in range(workers)]
-    wait(futures)
+    while wait(futures, timeout=2).not_done:
+        progress.update(storage)
+    progress.update(storage)
     reports = [f.result() for f in futures]
-    summary = summarize_study(study_name, get_storage(_settings(workers)))
+    summary = publish_study(storage, study_name, study_links(storage, study_name))
     return TuneResult(summary=summary, workers=reports)

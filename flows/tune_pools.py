@@ -24,10 +24,11 @@ from pydantic import BaseModel, ConfigDict
 from hpo.claims import count_trials
 from hpo.fanout import WorkerRun, budget_taken, supervise
 from hpo.flows.tune import open_study_task
+from hpo.monitoring import ProgressArtifact, publish_study, study_links
 from hpo.search_spaces.schema import SearchSpaceSpec
 from hpo.store import get_storage, retry_store
 from hpo.studies import StudyPlan
-from hpo.summary import StudySummary, WorkerTally, study_id_of, summarize_study, trials_by_worker
+from hpo.summary import StudySummary, WorkerTally, study_id_of, trials_by_worker
 
 TRIAL_WORKER_FLOW = "hpo-trial-worker"
 
@@ -96,6 +97,7 @@ def tune_on_pools_flow(
     study_id = study_id_of(storage, study_name)
     relaunched = 0
     taken_since: float | None = None
+    progress = ProgressArtifact(study_name, n_trials)
     with get_client(sync_client=True) as client:
         while True:
             time.sleep(poll_s)
@@ -109,6 +111,7 @@ def tune_on_pools_flow(
                     failures[str(fr.id)] = f"{fr.name}: {fr.state.message}"
                 runs[str(fr.id)] = WorkerRun(old.run_id, old.pool, old.index, state, old.relaunched)
             counts = retry_store(lambda: count_trials(storage, study_id), what="count trials")
+            retry_store(lambda: progress.update(storage), what="update progress")
             if taken_since is None and budget_taken(counts, n_trials, grid=sampler == "grid"):
                 taken_since = time.monotonic()
             decision = supervise(
@@ -139,7 +142,7 @@ def tune_on_pools_flow(
                 reason = decision.reason
                 break
 
-    summary = summarize_study(study_name, storage)
+    summary = publish_study(storage, study_name, study_links(storage, study_name))
     result = PoolsTuneResult(
         summary=summary,
         workers=trials_by_worker(storage, study_id),

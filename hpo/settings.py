@@ -128,6 +128,16 @@ class HpoSettings(BaseSettings):
     worker: WorkerSettings = Field(
         default_factory=WorkerSettings, description="Trial execution on this machine."
     )
+    dashboard_url: str | None = Field(
+        default=None,
+        description="Base URL of an optuna-dashboard serving the study store; the UI artifacts "
+        "link each study to it (e.g. http://127.0.0.1:8080).",
+    )
+    artifacts_dir: Path | None = Field(
+        default=None,
+        description="Where reports and trained models are written (default: "
+        "`database.data_dir`/artifacts).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level of the service's own loggers."
     )
@@ -140,6 +150,11 @@ def sized_for_threads(settings: HpoSettings, threads: int) -> HpoSettings:
     if pool_size == db.pool_size:
         return settings
     return settings.model_copy(update={"database": db.model_copy(update={"pool_size": pool_size})})
+
+
+def artifacts_dir(settings: HpoSettings) -> Path:
+    """Reports and trained models go here."""
+    return settings.artifacts_dir or settings.database.data_dir / "artifacts"
 
 
 @lru_cache(maxsize=1)

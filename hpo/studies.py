@@ -124,3 +124,48 @@ def enqueue_grid(study: optuna.Study, storage: optuna.storages.RDBStorage, plan:
 
 def _point_key(params: dict[str, Any]) -> str:
     return json.dumps(params, sort_keys=True, default=str)
+
+
+def warm_start(
+    study: optuna.Study,
+    storage: optuna.storages.RDBStorage,
+    source_study: str,
+    spec: SearchSpaceSpec,
+    top_k: int,
+) -> int:
+    """Enqueue the params of ``source_study``'s best ``top_k`` completed trials (those that lie
+    inside ``spec``'s space) so they run first; returns how many were enqueued."""
+    try:
+        source = optuna.load_study(study_name=source_study, storage=storage)
+    except KeyError:
+        return 0
+    done = [t for t in source.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    reverse = source.direction == optuna.study.StudyDirection.MAXIMIZE
+    done.sort(key=lambda t: t.value if t.value is not None else 0.0, reverse=reverse)
+    count = 0
+    for trial in done:
+        if count >= top_k:
+            break
+        params = trial.params
+        if set(params) != set(spec.params) or not all(
+            spec.params[k].contains(v) for k, v in params.items()
+        ):
+            continue
+        study.enqueue_trial(
+            params, user_attrs={"warm_start_from": f"{source_study}#{trial.number}"}
+        )
+        count += 1
+    return count
+
+
+def latest_study(storage: optuna.storages.RDBStorage, prefix: str, *, exclude: str) -> str | None:
+    """The most recently created study whose name starts with ``prefix``."""
+    with storage.engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT study_name FROM studies WHERE study_name LIKE :p AND study_name <> :x "
+                "ORDER BY study_id DESC LIMIT 1"
+            ),
+            {"p": prefix.replace("%", r"\%").replace("_", r"\_") + "%", "x": exclude},
+        ).first()
+    return str(row[0]) if row else None

@@ -1,0 +1,86 @@
+"""``hpo promote STUDY`` and ``hpo promotions list|champions``: the promotion gate and registry."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from hpo.promotions import registry
+from hpo.store import get_storage
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("promote", help="send a study's best trial through the promotion gate")
+    p.add_argument("study", help="study name")
+    p.add_argument("--pipeline", required=True, help="pipeline name, e.g. churn-model")
+    p.add_argument("--stage", default="staging", help="stage (default staging)")
+    p.add_argument("--margin", type=float, default=0.0, help="required gain over the champion")
+    p.add_argument("--reeval-seeds", type=int, default=3, help="re-evaluation seeds (default 3)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=promote)
+
+    q = sub.add_parser("promotions", help="the promotion registry")
+    q_sub = q.add_subparsers(dest="promotions_command", required=True, metavar="ACTION")
+    lst = q_sub.add_parser("list", help="decisions, newest first")
+    lst.add_argument("--pipeline")
+    lst.add_argument("--stage")
+    lst.add_argument("--limit", type=int, default=20)
+    lst.add_argument("--json", action="store_true")
+    lst.set_defaults(handler=list_promotions)
+    ch = q_sub.add_parser("champions", help="the current champion of each pipeline stage")
+    ch.add_argument("--pipeline")
+    ch.add_argument("--json", action="store_true")
+    ch.set_defaults(handler=list_champions)
+
+
+def promote(args: argparse.Namespace) -> int:
+    from hpo.flows.promote import promote_flow
+
+    promotion = promote_flow(
+        study_name=args.study,
+        pipeline=args.pipeline,
+        stage=args.stage,
+        margin=args.margin,
+        reeval_seeds=args.reeval_seeds,
+    )
+    if args.json:
+        print(promotion.model_dump_json(indent=2))
+    else:
+        print(f"{promotion.decision}: {promotion.reason}")
+    return 0
+
+
+def _show(rows: list[registry.Promotion], as_json: bool, title: str) -> int:
+    if as_json:
+        print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+        return 0
+    table = Table(title=title)
+    for col in ("id", "pipeline", "stage", "decision", "champion", "study", "trial", "value",
+                "re-evaluated", "when", "reason"):  # fmt: skip
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            str(r.id), r.pipeline, r.stage, r.decision, "yes" if r.is_champion else "",
+            r.study_name, str(r.trial_number), f"{r.value:.6g}" if r.value is not None else "",
+            f"{r.reeval_value:.6g}" if r.reeval_value is not None else "",
+            r.created_at.strftime("%Y-%m-%d %H:%M"), r.reason,
+        )  # fmt: skip
+    Console().print(table)
+    return 0
+
+
+def list_promotions(args: argparse.Namespace) -> int:
+    engine = get_storage().engine
+    registry.create_tables(engine)
+    rows = registry.history(engine, args.pipeline, args.stage, args.limit)
+    return _show(rows, args.json, "promotion decisions")
+
+
+def list_champions(args: argparse.Namespace) -> int:
+    engine = get_storage().engine
+    registry.create_tables(engine)
+    return _show(registry.champions(engine, args.pipeline), args.json, "current champions")

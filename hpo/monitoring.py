@@ -1,0 +1,158 @@
+"""What a person sees of a study in the Prefect UI: a live progress artifact, a leaderboard table
+and the best configuration, published by the tune flows.
+
+Everything here reads the study store (a few SQL queries) and writes Prefect artifacts; nothing
+here carries a secret (the store's URL is never put in an artifact: it is shown masked at most).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from uuid import UUID
+
+import optuna
+from sqlalchemy import text
+
+from hpo.claims import count_trials
+from hpo.summary import StudySummary, study_id_of, summarize_study
+
+LEADERBOARD_SIZE = 10
+
+
+def artifact_key(kind: str, study_name: str) -> str:
+    """Prefect artifact keys allow lowercase letters, digits and dashes."""
+    return re.sub(r"[^a-z0-9-]+", "-", f"{kind}-{study_name}".lower()).strip("-")[:120]
+
+
+class ProgressArtifact:
+    """A progress bar in the flow run's Artifacts tab: finished trials / budget."""
+
+    def __init__(self, study_name: str, n_trials: int) -> None:
+        from prefect.artifacts import create_progress_artifact
+
+        self.study_name = study_name
+        self.n_trials = n_trials
+        self._last = -1.0
+        artifact_id = create_progress_artifact(
+            progress=0.0,
+            key=artifact_key("progress", study_name),
+            description=f"Finished trials of study {study_name} / budget {n_trials}",
+        )
+        assert isinstance(artifact_id, UUID)  # sync call in a sync flow
+        self.artifact_id = artifact_id
+
+    def update(self, storage: optuna.storages.RDBStorage) -> float:
+        from prefect.artifacts import update_progress_artifact
+
+        finished = count_trials(storage, study_id_of(storage, self.study_name)).finished
+        progress = min(100.0, 100.0 * finished / self.n_trials)
+        if progress != self._last:
+            update_progress_artifact(self.artifact_id, progress=progress)
+            self._last = progress
+        return progress
+
+
+_TOP_SQL = text(
+    """
+    SELECT t.trial_id, t.number, v.value, t.datetime_start, t.datetime_complete
+    FROM trials t JOIN trial_values v ON v.trial_id = t.trial_id AND v.objective = 0
+    WHERE t.study_id = :sid AND t.state = 'COMPLETE'
+    ORDER BY v.value {order}, t.number
+    LIMIT :n
+    """
+)
+
+
+def leaderboard(
+    storage: optuna.storages.RDBStorage, study_name: str, n: int = LEADERBOARD_SIZE
+) -> list[dict[str, Any]]:
+    """The best ``n`` completed trials (one indexed query plus one trial read per row)."""
+    study_id = study_id_of(storage, study_name)
+    direction = storage.get_study_directions(study_id)[0]
+    order = "DESC" if direction == optuna.study.StudyDirection.MAXIMIZE else "ASC"
+    with storage.engine.connect() as conn:
+        rows = conn.execute(
+            text(_TOP_SQL.text.format(order=order)), {"sid": study_id, "n": n}
+        ).all()
+    board = []
+    for rank, (trial_id, number, value, start, end) in enumerate(rows, start=1):
+        trial = storage.get_trial(trial_id)
+        seconds = (end - start).total_seconds() if start and end else None
+        board.append(
+            {
+                "rank": rank,
+                "trial": number,
+                "value": value,
+                "seconds": round(seconds, 3) if seconds is not None else None,
+                "worker": trial.user_attrs.get("worker"),
+                "device": trial.user_attrs.get("device"),
+                "params": json.dumps(trial.params, sort_keys=True, default=str),
+            }
+        )
+    return board
+
+
+def best_config_markdown(summary: StudySummary, links: dict[str, str]) -> str:
+    lines = [
+        f"# Study `{summary.study_name}`",
+        "",
+        f"* sampler: **{summary.sampler}** · direction: {summary.direction}",
+        f"* finished: **{summary.finished}** / {summary.n_trials_budget} "
+        f"(complete {summary.complete}, pruned {summary.pruned}, failed {summary.failed})",
+    ]
+    if summary.best_value is None:
+        lines.append("* no completed trial yet")
+    else:
+        lines += [
+            f"* best value: **{summary.best_value:.6g}** (trial {summary.best_trial_number})",
+            "",
+            "## Best configuration",
+            "",
+            "```json",
+            json.dumps(summary.best_params, indent=2, sort_keys=True, default=str),
+            "```",
+        ]
+    if links:
+        lines += ["", "## Links", ""] + [f"* [{name}]({url})" for name, url in links.items()]
+    return "\n".join(lines)
+
+
+def study_links(storage: optuna.storages.RDBStorage, study_name: str) -> dict[str, str]:
+    """Where else to look at the study: optuna-dashboard (``HPO_DASHBOARD_URL``) and this flow
+    run's page in the Prefect UI."""
+    from prefect.runtime import flow_run
+    from prefect.settings import PREFECT_UI_URL
+
+    from hpo.settings import get_settings
+
+    links: dict[str, str] = {}
+    dashboard = get_settings().dashboard_url
+    if dashboard:
+        study_id = study_id_of(storage, study_name)
+        links["optuna-dashboard"] = f"{dashboard.rstrip('/')}/dashboard/studies/{study_id}"
+    ui = PREFECT_UI_URL.value()
+    if ui and flow_run.id:
+        links["this flow run"] = f"{str(ui).rstrip('/')}/runs/flow-run/{flow_run.id}"
+    return links
+
+
+def publish_study(
+    storage: optuna.storages.RDBStorage, study_name: str, links: dict[str, str] | None = None
+) -> StudySummary:
+    """Leaderboard table + best-config markdown artifacts for the current flow run."""
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    summary = summarize_study(study_name, storage)
+    create_table_artifact(
+        table=leaderboard(storage, study_name),
+        key=artifact_key("leaderboard", study_name),
+        description=f"Top {LEADERBOARD_SIZE} trials of {study_name}",
+    )
+    create_markdown_artifact(
+        markdown=best_config_markdown(summary, links or {}),
+        key=artifact_key("best-config", study_name),
+        description=f"Best configuration of {study_name}",
+    )
+    return summary
