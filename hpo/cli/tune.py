@@ -134,20 +134,24 @@ def _run_flow(plan: StudyPlan, args: argparse.Namespace, on_pools: bool) -> Any:
         "n_trials": plan.n_trials,
         "seed": plan.seed,
     }
-    if on_pools:
-        from hpo.flows.tune_pools import tune_on_pools_flow
+    from prefect import tags
 
-        return tune_on_pools_flow(
-            **common, cpu_workers=args.cpu_workers, gpu_workers=args.gpu_workers
-        )
-    from prefect.task_runners import ThreadPoolTaskRunner
+    # Flow-run tags carry the study and the sampler: filter on them in the Prefect UI.
+    with tags("hpo", f"study:{plan.study_name}", f"sampler:{plan.sampler}"):
+        if on_pools:
+            from hpo.flows.tune_pools import tune_on_pools_flow
 
-    from hpo.flows.tune import tune_flow
+            return tune_on_pools_flow(
+                **common, cpu_workers=args.cpu_workers, gpu_workers=args.gpu_workers
+            )
+        from prefect.task_runners import ThreadPoolTaskRunner
 
-    runner: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=args.workers)
-    # Prefect types task_runner as TaskRunner[PrefectFuture]; its own thread runner does not fit.
-    flow = tune_flow.with_options(task_runner=runner)  # type: ignore[arg-type]
-    return flow(**common, workers=args.workers)
+        from hpo.flows.tune import tune_flow
+
+        runner: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=args.workers)
+        # Prefect types task_runner as TaskRunner[PrefectFuture]; its thread runner does not fit.
+        flow = tune_flow.with_options(task_runner=runner)  # type: ignore[arg-type]
+        return flow(**common, workers=args.workers)
 
 
 def _progress(

@@ -1,0 +1,149 @@
+"""From a tuning run to a trained model, on a real `prefect server` with a real worker:
+
+* a tune run shows its progress, leaderboard and best configuration as artifacts (read back
+  through the API), and its flow-run page renders in headless Chromium (screenshot);
+* `hpo promote` records the decision and emits `hpo.config.promoted`; the deployment trigger of
+  prefect.yaml starts `train-best` on the control pool's worker, and the model file appears.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    FlowRunFilter,
+    FlowRunFilterName,
+)
+
+from hpo.infra.local_fleet import LocalFleet, create_prefect_database
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory, pg_url: str) -> Iterator[LocalFleet]:
+    home = Path(tmp_path_factory.mktemp("promo-fleet"))
+    prefect_db, drop = create_prefect_database(pg_url)
+    fleet = LocalFleet(
+        home=home,
+        study_db_url=pg_url,
+        prefect_db_url=prefect_db,
+        extra_env={"HPO_ARTIFACTS_DIR": str(home / "artifacts")},
+    )
+    try:
+        fleet.start_server()
+        fleet.setup()
+        fleet.start_worker("control", name="control-0")
+        yield fleet
+    finally:
+        fleet.stop()
+        drop()
+
+
+def _api(fleet: LocalFleet, fn: Any) -> Any:
+    """Run an async Prefect-client call against the fleet's server."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    async def call() -> Any:
+        async with get_client() as client:
+            return await fn(client)
+
+    with temporary_settings({PREFECT_API_URL: fleet.api_url}):
+        return anyio.run(call)
+
+
+def _flow_run(fleet: LocalFleet, name: str) -> Any:
+    async def read(client: Any) -> Any:
+        runs = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name]))
+        )
+        return runs[0] if runs else None
+
+    return _api(fleet, read)
+
+
+@pytest.fixture(scope="module")
+def tuned(fleet: LocalFleet) -> str:
+    study = f"promo-{uuid.uuid4().hex[:8]}"
+    fleet.hpo("tune", "xgboost_breast_cancer", "--n-trials", "4", "--workers", "2",
+              "--study", study, "--no-progress")  # fmt: skip
+    return study
+
+
+def test_tune_run_publishes_progress_leaderboard_and_best_config(
+    fleet: LocalFleet, tuned: str, tmp_path: Path
+) -> None:
+    run = _flow_run(fleet, f"tune-{tuned}-tpe")
+    assert run is not None and run.state.is_completed()
+    assert {f"study:{tuned}", "sampler:tpe"} <= set(run.tags)
+
+    async def artifacts(client: Any) -> Any:
+        return await client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]))
+        )
+
+    by_type = {a.type: a for a in _api(fleet, artifacts)}
+    assert by_type["progress"].data == 100.0
+    table = by_type["table"].data
+    rows = json.loads(table) if isinstance(table, str) else table
+    assert len(rows) == 4 and rows[0]["rank"] == 1
+    assert {r["device"] for r in rows} == {"cpu"}
+    markdown = by_type["markdown"].data
+    assert f"# Study `{tuned}`" in markdown and "Best configuration" in markdown
+    assert f"/runs/flow-run/{run.id}" in markdown  # link back to this run in the UI
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    shot = tmp_path / "flow-run.png"
+    url = fleet.api_url.removesuffix("/api") + f"/runs/flow-run/{run.id}"
+    subprocess.run(
+        [
+            chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", f"--user-data-dir={tmp_path / 'chrome'}",
+            "--window-size=1400,1000", "--virtual-time-budget=15000",
+            f"--screenshot={shot}", url,
+        ],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert shot.exists() and shot.stat().st_size > 20_000  # a rendered page, not a blank one
+    docs_shot = Path(__file__).resolve().parents[2] / "docs" / "img" / "flow-run.png"
+    if docs_shot.parent.exists():
+        shutil.copy(shot, docs_shot)
+
+
+def test_promotion_event_starts_train_best_and_the_model_appears(
+    fleet: LocalFleet, tuned: str
+) -> None:
+    pipeline = f"bc-{uuid.uuid4().hex[:6]}"
+    out = fleet.hpo("promote", tuned, "--pipeline", pipeline, "--stage", "staging",
+                    "--reeval-seeds", "2", "--json").stdout  # fmt: skip
+    promotion = json.loads(out[out.index("{") :])
+    assert promotion["decision"] == "promoted"
+    model_dir = (
+        Path(fleet.extra_env["HPO_ARTIFACTS_DIR"])
+        / "models" / pipeline / "staging" / f"promotion-{promotion['id']}"
+    )  # fmt: skip
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and not (model_dir / "lineage.json").exists():
+        time.sleep(1)
+    assert (model_dir / "model.json").exists(), f"no model after 180 s; see {fleet.home}/logs"
+    lineage = json.loads((model_dir / "lineage.json").read_text())
+    assert lineage["study_name"] == tuned
+    assert lineage["params"] == promotion["params"]
+    assert lineage["trained_on"]["full_data"] is True
+    run = _flow_run(fleet, f"train-best-{pipeline}-staging")
+    assert run is not None  # started by the deployment trigger, not by this test
