@@ -13,11 +13,13 @@ def check_spec(spec: SearchSpaceSpec, sampler: str, *, source: str = "<spec>") -
     from hpo.workers.datasets import load_dataset
     from hpo.workers.metrics import check_metric_fits, get_metric
     from hpo.workers.objectives.registry import is_builtin, resolve_objective
+    from hpo.workers.objectives.synthetic import is_synthetic
 
     field = "objective"
     try:
         resolve_objective(spec.objective)
-        if is_builtin(spec.objective):
+        # Model trainers need data and a score; benchmark functions (branin, ...) need neither.
+        if is_builtin(spec.objective) and not is_synthetic(spec.objective):
             for name in ("dataset", "metric"):
                 if getattr(spec, name) is None:
                     raise ConfigError(

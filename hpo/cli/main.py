@@ -17,7 +17,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hpo.cli import fleet, tune
+    from hpo.cli import compare, fleet, promotions, studies, tune
 
     parser = argparse.ArgumentParser(
         prog="hpo",
@@ -26,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     tune.register(sub)
     fleet.register(sub)
+    promotions.register(sub)
+    studies.register(sub)
+    compare.register(sub)
     return parser
 
 

@@ -22,6 +22,12 @@ _BUILTINS: dict[str, tuple[str, str]] = {
     "xgboost": ("hpo.workers.objectives.xgboost_objective", "xgboost_objective"),
     "lightgbm": ("hpo.workers.objectives.lightgbm_objective", "lightgbm_objective"),
     "torch_mlp": ("hpo.workers.objectives.torch_mlp", "torch_mlp_objective"),
+    # Benchmark functions with known optima (no dataset, no metric): see synthetic.py.
+    "branin": ("hpo.workers.objectives.synthetic", "branin"),
+    "hartmann6": ("hpo.workers.objectives.synthetic", "hartmann6"),
+    "rosenbrock": ("hpo.workers.objectives.synthetic", "rosenbrock"),
+    "six_hump_camel": ("hpo.workers.objectives.synthetic", "six_hump_camel"),
+    "ackley": ("hpo.workers.objectives.synthetic", "ackley"),
 }
 
 _USER_PATH = re.compile(r"^(?P<module>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):(?P<attr>[A-Za-z_]\w*)$")

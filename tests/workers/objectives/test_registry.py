@@ -33,7 +33,10 @@ def _context(report: list[tuple[int, float]] | None = None) -> TrialContext:
 
 
 def test_builtin_names() -> None:
-    assert builtin_objective_names() == ["lightgbm", "torch_mlp", "xgboost"]
+    assert builtin_objective_names() == [
+        *["ackley", "branin", "hartmann6", "lightgbm", "rosenbrock", "six_hump_camel"],
+        *["torch_mlp", "xgboost"],
+    ]
     assert sorted(BUILTIN_OBJECTIVES) == builtin_objective_names()
     assert all(isinstance(fn, Objective) for fn in BUILTIN_OBJECTIVES.values())
     assert is_builtin("xgboost") and not is_builtin(f"{FIXTURE}:one_arg")
@@ -71,7 +74,7 @@ def test_unknown_builtin_lists_names_and_user_form() -> None:
         get_builtin_objective("catboost")
     message = str(info.value)
     assert "'catboost'" in message
-    assert "lightgbm, torch_mlp, xgboost" in message
+    assert "lightgbm, rosenbrock, six_hump_camel, torch_mlp, xgboost" in message
     assert "package.module:function" in message
 
 

@@ -1,0 +1,294 @@
+"""``StudyClient``: typed, read-only questions to the study store while studies run.
+
+Contract:
+
+* **Read-only.** Every query runs in a ``READ ONLY`` transaction: the client never writes to
+  Optuna's tables (PostgreSQL refuses a write in such a transaction) and takes no lock that a
+  worker waits for.
+* **Consistent.** Each call reads one snapshot (a ``REPEATABLE READ`` transaction): a page, a
+  summary, never mixes before and after a worker's write.
+* **SQL over indexes.** Pages and the best trial never load a study into Python; see
+  :mod:`hpo.query.trials` for the plans and ``docs/query-benchmark.md`` for the figures.
+  :meth:`StudyClient.importances` is the exception: Optuna's evaluator needs the COMPLETE
+  trials in memory.
+* **One engine per process.** The client reuses :func:`hpo.store.get_storage`'s engine and pool;
+  clients are cheap and thread-safe.
+* **Errors.** An unknown study is a :class:`~hpo.errors.StoreStateError`; a bad filter (unknown
+  state or param, ``low > high``, a choice the param does not have) a
+  :class:`~hpo.errors.ConfigError` naming the value, the rule and the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+from sqlalchemy import Connection
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from hpo.query import studies as _studies
+from hpo.query import trials as _trials
+from hpo.query.export import ExportFormat, write_export
+from hpo.query.filters import (
+    ParamCondition,
+    StateArg,
+    TrialQuery,
+    build_query,
+    resolve_params,
+)
+from hpo.query.frame import records_to_dataframe
+from hpo.query.importance import param_importances
+from hpo.query.meta import StudyMeta, param_names, study_meta
+from hpo.query.models import (
+    Importances,
+    Page,
+    StudyDetail,
+    StudyInfo,
+    StudyState,
+    TrialRecord,
+    check_page,
+)
+from hpo.settings import DatabaseSettings, HpoSettings
+from hpo.store import get_storage, unavailable
+
+
+class StudyClient:
+    """Read-only queries over the study store.
+
+    ``StudyClient()`` uses the process settings (``HPO_DATABASE_URL``, or the embedded server);
+    ``StudyClient.from_url("postgresql://...")`` a given store.
+    """
+
+    def __init__(self, settings: HpoSettings | None = None) -> None:
+        self._storage = get_storage(settings)
+
+    @classmethod
+    def from_url(cls, url: str) -> StudyClient:
+        """A client on the store at ``url`` (``postgresql://user:pass@host:5432/db``)."""
+        return cls(HpoSettings(database=DatabaseSettings(url=SecretStr(url))))
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A read-only REPEATABLE READ transaction (its statements share one snapshot; a
+        read-only one never fails to serialize); a lost connection becomes a (retryable)
+        :class:`~hpo.errors.StoreUnavailableError` with the URL masked."""
+        try:
+            with self._storage.engine.connect() as conn:
+                conn = conn.execution_options(
+                    postgresql_readonly=True, isolation_level="REPEATABLE READ"
+                )
+                with conn.begin():
+                    yield conn
+        except (OperationalError, InterfaceError) as exc:
+            raise unavailable(str(self._storage.url), exc) from None
+
+    # -- studies ---------------------------------------------------------------------------
+
+    def list_studies(
+        self,
+        *,
+        name: str | None = None,
+        sampler: str | None = None,
+        state: StudyState | None = None,
+        started_after: datetime | None = None,
+        started_before: datetime | None = None,
+        active_after: datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[StudyInfo]:
+        """Studies, newest first, with their trial counts and state.
+
+        ``name`` is a shell-style pattern (``xgb-*``) or, without wildcards, a substring;
+        ``sampler`` matches the ``hpo.sampler`` attribute; ``state`` is one of ``empty``,
+        ``running``, ``finished``, ``stopped`` (see :data:`hpo.query.models.StudyState`);
+        the dates bound the first trial's start (``started_*``) or the latest activity
+        (``active_after``); naive datetimes are UTC. ``total`` is always filled.
+        """
+        check_page(limit, offset, max_limit=1_000)
+        with self._read() as conn:
+            return _studies.list_studies(
+                conn,
+                name=name,
+                sampler=sampler,
+                state=state,
+                started_after=started_after,
+                started_before=started_before,
+                active_after=active_after,
+                limit=limit,
+                offset=offset,
+            )
+
+    def summary(self, study_name: str) -> StudyDetail:
+        """The study at a glance: counts by state, best trial, timing, pace, devices, and its
+        ``hpo.*`` attributes, all from one snapshot."""
+        with self._read() as conn:
+            meta = study_meta(conn, study_name, max_buckets=_trials.MAX_BUCKETS)
+            info = _studies.study_info(conn, meta)
+            best = _trials.fetch_best(conn, meta) if len(meta.directions) == 1 else None
+            attrs = _studies.hpo_attrs(conn, meta.study_id)
+            last = _studies.last_completion(conn, meta.study_id)
+            device_mix = _studies.devices(conn, meta.study_id)
+        per_minute = None
+        if info.started_at is not None and last is not None and last > info.started_at:
+            minutes = (last - info.started_at).total_seconds() / 60.0
+            per_minute = info.counts.finished / minutes
+        return StudyDetail(
+            **info.model_dump(),
+            best_trial=best,
+            first_trial_at=info.started_at,
+            last_trial_at=last,
+            trials_per_minute=per_minute,
+            devices=device_mix,
+            spec_hash=attrs.get("hpo.spec_hash"),
+            hpo_attrs=attrs,
+        )
+
+    # -- trials ----------------------------------------------------------------------------
+
+    def trials(
+        self,
+        study_name: str,
+        *,
+        state: StateArg = None,
+        param_filter: Mapping[str, Any] | None = None,
+        value_range: Sequence[float | None] | None = None,
+        sort: str = "number",
+        limit: int = 100,
+        offset: int = 0,
+        with_total: bool = False,
+    ) -> Page[TrialRecord]:
+        """One page of the study's trials, filtered and sorted on the server.
+
+        * ``state``: ``"complete"``, a ``TrialState``, or several.
+        * ``param_filter``: ``{"max_depth": (3, 6)}`` keeps trials with ``3 <= max_depth <= 6``
+          (None for an open end); a categorical param takes the choices to keep,
+          ``{"booster": ["gbtree", "dart"]}``. Trials without the param are left out.
+        * ``value_range``: ``(low, high)`` on the value (objective 0), None for an open end.
+        * ``sort``: ``number``, ``-number``, ``value``, ``-value`` or ``best`` (best first for
+          the study's direction); trials without a value come last in value orders, ties go
+          by number.
+        * ``limit`` (1..10,000) / ``offset``; ``with_total`` also counts every match (one more
+          query, proportional to the study's size).
+        """
+        query = build_query(
+            state=state,
+            param_filter=param_filter,
+            value_range=value_range,
+            sort=sort,
+            limit=limit,
+            offset=offset,
+        )
+        with self._read() as conn:
+            meta, conditions = self._resolve(conn, study_name, query)
+            return _trials.fetch_page(conn, meta, query, conditions, with_total=with_total)
+
+    def iter_trials(
+        self,
+        study_name: str,
+        *,
+        state: StateArg = None,
+        param_filter: Mapping[str, Any] | None = None,
+        value_range: Sequence[float | None] | None = None,
+        page_size: int = 1_000,
+    ) -> Iterator[TrialRecord]:
+        """Every matching trial by number, fetched ``page_size`` at a time (keyset pages: each
+        page costs the same however deep; trials added meanwhile show if their number is
+        higher than the last one read)."""
+        query = build_query(
+            state=state,
+            param_filter=param_filter,
+            value_range=value_range,
+            sort="number",
+            limit=page_size,
+        )
+        after: int | None = None
+        while True:
+            with self._read() as conn:
+                meta, conditions = self._resolve(conn, study_name, query)
+                page = _trials.fetch_page(conn, meta, query, conditions, after_number=after)
+            yield from page.items
+            if not page.has_more:
+                return
+            after = page.items[-1].number
+
+    def best_trial(self, study_name: str) -> TrialRecord | None:
+        """The best COMPLETE trial for the study's direction (ties: the lowest number), or None
+        before any trial completes. One indexed query. Optuna's constraints
+        (``constraints`` system attribute) are not consulted: the service does not set them.
+        A multi-objective study has no single best trial: :class:`StoreStateError`."""
+        with self._read() as conn:
+            meta = study_meta(conn, study_name, max_buckets=_trials.MAX_BUCKETS)
+            return _trials.fetch_best(conn, meta)
+
+    def importances(self, study_name: str) -> Importances:
+        """PED-ANOVA parameter importances over the COMPLETE trials (Optuna's
+        ``PedAnovaImportanceEvaluator``). Loads those trials into memory: the one query here
+        that grows with the study in Python."""
+        with self._read() as conn:
+            meta = study_meta(conn, study_name)
+        return param_importances(self._storage, meta)
+
+    # -- exports ---------------------------------------------------------------------------
+
+    def export_trials(
+        self,
+        study_name: str,
+        path: str | Path,
+        format: ExportFormat = "csv",
+        *,
+        state: StateArg = None,
+        param_filter: Mapping[str, Any] | None = None,
+        value_range: Sequence[float | None] | None = None,
+        page_size: int = 1_000,
+    ) -> int:
+        """Write the matching trials, by number, to ``path`` as CSV (one column per param and
+        user attribute, Optuna's ``params_*`` / ``user_attrs_*`` names) or JSON (an array of
+        :class:`TrialRecord` objects). Streams ``page_size`` trials at a time; the file
+        appears complete or not at all. Returns the number of trials written."""
+        records = self.iter_trials(
+            study_name,
+            state=state,
+            param_filter=param_filter,
+            value_range=value_range,
+            page_size=page_size,
+        )
+        with self._read() as conn:
+            meta = study_meta(conn, study_name)
+            columns = _studies.trial_columns(conn, meta.study_id)
+        return write_export(Path(path), format, records, columns)
+
+    def to_dataframe(
+        self,
+        study_name: str,
+        *,
+        state: StateArg = None,
+        param_filter: Mapping[str, Any] | None = None,
+        value_range: Sequence[float | None] | None = None,
+    ) -> Any:
+        """The matching trials as a ``pandas.DataFrame`` (columns as Optuna's
+        ``trials_dataframe``: ``number``, ``value``, ``state``, ``params_*``,
+        ``user_attrs_*``...). Needs pandas (``pip install pandas``): :class:`ConfigError`
+        without it."""
+        records = self.iter_trials(
+            study_name, state=state, param_filter=param_filter, value_range=value_range
+        )
+        return records_to_dataframe(records)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _resolve(
+        self, conn: Connection, study_name: str, query: TrialQuery
+    ) -> tuple[StudyMeta, tuple[ParamCondition, ...]]:
+        names = tuple(name for name, _ in query.param_filter)
+        by_value = not query.sort.endswith("number")
+        meta = study_meta(
+            conn, study_name, names, max_buckets=_trials.MAX_BUCKETS if by_value else None
+        )
+        conditions = resolve_params(
+            query.param_filter, meta.distributions, lambda: param_names(conn, meta.study_id)
+        )
+        return meta, conditions

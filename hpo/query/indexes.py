@@ -1,0 +1,75 @@
+"""The indexes the query API relies on, added to Optuna's tables once per process.
+
+Optuna indexes ``trials`` by ``study_id`` only and ``trial_values`` by ``trial_id``; the queries
+of :mod:`hpo.query` need three more (measured in ``docs/query-benchmark.md``):
+
+* ``ix_hpo_trials_study_number`` (study_id, number) INCLUDE (state): pages by number walk it
+  and stop after the page; the study's trial count is its last entry.
+* ``ix_hpo_trials_study_trial`` (study_id, trial_id) INCLUDE (state): a study's trial-id range
+  and buckets in a few probes, counts by state as index-only scans (``hpo.claims`` counts on
+  every claim, too).
+* ``ix_hpo_trial_values_bucket`` (objective, trial-id bucket, value key) INCLUDE (trial_id,
+  value_type, value): each bucket of trial ids in value order, the runs that the best trial and
+  pages by value merge (see :mod:`hpo.query.trials`).
+
+A changed definition needs a new name: existing indexes are found by name.
+
+They are plain B-tree indexes: stock Optuna, its migrations (``optuna storage upgrade``) and
+optuna-dashboard ignore them. :func:`ensure_query_indexes` runs from
+``hpo.store._build_storage`` under the store-wide schema advisory lock, so concurrent first
+runs build each index once. It looks in the catalog first and only creates what is missing (a
+``CREATE INDEX`` takes a lock that pauses writers while it builds, a few seconds on a store of
+millions of trials, once). A store where the indexes cannot be created (a role that does not
+own the tables, a lock not granted within ``lock_timeout``) still works: queries are then
+correct but slower, and a warning says so.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
+
+from hpo.query.records import bucket_of, value_key
+
+logger = logging.getLogger(__name__)
+
+INDEXES: dict[str, str] = {
+    "ix_hpo_trials_study_number": "ON trials (study_id, number) INCLUDE (state)",
+    "ix_hpo_trials_study_trial": "ON trials (study_id, trial_id) INCLUDE (state)",
+    "ix_hpo_trial_values_bucket": (
+        f"ON trial_values (objective, {bucket_of(None)}, ({value_key(None)})) "
+        "INCLUDE (trial_id, value_type, value)"
+    ),
+}
+
+_MISSING_SQL = text(
+    "SELECT name FROM unnest(CAST(:names AS text[])) AS name WHERE to_regclass(name) IS NULL"
+)
+
+
+def ensure_query_indexes(engine: Engine, *, lock_timeout_s: float = 10.0) -> list[str]:
+    """Create the :data:`INDEXES` that do not exist yet; returns the names created."""
+    with engine.connect() as conn:
+        missing = list(conn.execute(_MISSING_SQL, {"names": list(INDEXES)}).scalars())
+    created = []
+    for name in missing:
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(f"SET LOCAL lock_timeout = '{int(lock_timeout_s * 1000)}ms'"))
+                conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} {INDEXES[name]}"))
+        except DBAPIError as exc:
+            detail = str(exc.orig or exc).strip().splitlines()[0]
+            logger.warning(
+                "index %s not created (%s): study queries stay correct but get slower on large "
+                "studies; create it as the tables' owner: CREATE INDEX %s %s",
+                name,
+                detail,
+                name,
+                INDEXES[name],
+            )
+            continue
+        created.append(name)
+        logger.info("created index %s", name)
+    return created

@@ -1,0 +1,61 @@
+"""`hpo compare --cpu-workers` on the real thing: a `prefect server` process, the pools and
+deployments of prefect.yaml, a `prefect worker` on the CPU pool. Each study of the comparison is
+fanned out over the pool by an hpo-tune-pools subflow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+
+from hpo.compare import load_group
+from hpo.infra.local_fleet import LocalFleet
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory, pg_url: str) -> Iterator[LocalFleet]:
+    fleet = LocalFleet(home=Path(tmp_path_factory.mktemp("compare-fleet")), study_db_url=pg_url)
+    try:
+        fleet.start_server()
+        fleet.setup()
+        fleet.start_worker("cpu", limit=2)
+        yield fleet
+    finally:
+        fleet.stop()
+
+
+def test_compare_on_the_pools(fleet: LocalFleet, tmp_path: Path) -> None:
+    group = f"pools-cmp-{uuid.uuid4().hex[:8]}"
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "hpo", "compare", "branin", "--samplers", "random,tpe",
+            "--n-trials", "6", "--seeds", "1", "--cpu-workers", "1", "--group", group,
+            "--target", "5.0", "--output", str(tmp_path), "--json",
+        ],
+        env=fleet.env,
+        cwd=fleet.env["PYTHONPATH"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads(proc.stdout)
+    assert result["group"] == group
+    assert result["report"]["target"] == 5.0
+    for sampler in ("random", "tpe"):
+        trials = optuna.load_study(
+            study_name=f"{group}-{sampler}-s0", storage=fleet.study_db_url
+        ).trials
+        assert Counter(t.state.name for t in trials) == Counter({"COMPLETE": 6})
+        assert {t.user_attrs["pool"] for t in trials} == {"cpu"}  # ran on the pool
+    assert load_group(group).status == "done"
+    assert (tmp_path / "report.md").exists()
