@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+from hpo.infra.local_fleet import LocalFleet, create_prefect_database
 
 
 @pytest.fixture(scope="session")
@@ -13,3 +16,27 @@ def prefect_server() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=60):
         yield
+
+
+@pytest.fixture(scope="session")
+def shared_fleet(tmp_path_factory: pytest.TempPathFactory, pg_url: str) -> Iterator[LocalFleet]:
+    """One real fleet for the end-to-end tests that do not restart anything: a `prefect server`
+    (on PostgreSQL when the tests have one), the pools and deployments of prefect.yaml, a worker
+    on the control pool and one (two slots) on the CPU pool; studies in the tests' PostgreSQL."""
+    home = Path(tmp_path_factory.mktemp("shared-fleet"))
+    prefect_db, drop = create_prefect_database(pg_url)
+    fleet = LocalFleet(
+        home=home,
+        study_db_url=pg_url,
+        prefect_db_url=prefect_db,
+        extra_env={"HPO_ARTIFACTS_DIR": str(home / "artifacts")},
+    )
+    try:
+        fleet.start_server()
+        fleet.setup()
+        fleet.start_worker("control", name="control-0")
+        fleet.start_worker("cpu", name="cpu-0", limit=2)
+        yield fleet
+    finally:
+        fleet.stop()
+        drop()

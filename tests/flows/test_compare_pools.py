@@ -9,7 +9,6 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -21,16 +20,9 @@ from hpo.infra.local_fleet import LocalFleet
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory, pg_url: str) -> Iterator[LocalFleet]:
-    fleet = LocalFleet(home=Path(tmp_path_factory.mktemp("compare-fleet")), study_db_url=pg_url)
-    try:
-        fleet.start_server()
-        fleet.setup()
-        fleet.start_worker("cpu", limit=2)
-        yield fleet
-    finally:
-        fleet.stop()
+@pytest.fixture
+def fleet(shared_fleet: LocalFleet) -> LocalFleet:
+    return shared_fleet
 
 
 def test_compare_on_the_pools(fleet: LocalFleet, tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,29 +26,14 @@ from prefect.client.schemas.filters import (
     FlowRunFilterName,
 )
 
-from hpo.infra.local_fleet import LocalFleet, create_prefect_database
+from hpo.infra.local_fleet import LocalFleet
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory, pg_url: str) -> Iterator[LocalFleet]:
-    home = Path(tmp_path_factory.mktemp("promo-fleet"))
-    prefect_db, drop = create_prefect_database(pg_url)
-    fleet = LocalFleet(
-        home=home,
-        study_db_url=pg_url,
-        prefect_db_url=prefect_db,
-        extra_env={"HPO_ARTIFACTS_DIR": str(home / "artifacts")},
-    )
-    try:
-        fleet.start_server()
-        fleet.setup()
-        fleet.start_worker("control", name="control-0")
-        yield fleet
-    finally:
-        fleet.stop()
-        drop()
+@pytest.fixture
+def fleet(shared_fleet: LocalFleet) -> LocalFleet:
+    return shared_fleet
 
 
 def _api(fleet: LocalFleet, fn: Any) -> Any:
@@ -75,7 +59,8 @@ def _flow_run(fleet: LocalFleet, name: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def tuned(fleet: LocalFleet) -> str:
+def tuned(shared_fleet: LocalFleet) -> str:
+    fleet = shared_fleet
     study = f"promo-{uuid.uuid4().hex[:8]}"
     fleet.hpo("tune", "xgboost_breast_cancer", "--n-trials", "4", "--workers", "2",
               "--study", study, "--no-progress")  # fmt: skip

@@ -54,8 +54,9 @@ def fleet(
     try:
         fleet.start_server()
         fleet.setup()
-        fleet.start_worker("cpu")
-        fleet.start_worker("cpu")
+        fleet.start_worker("cpu", limit=2)
+        fleet.start_worker("cpu", limit=2)
+        fleet.start_worker("gpu", name="gpu-0")  # `hpo worker start --pool gpu --gpu 0`
         yield fleet
     finally:
         fleet.stop()
@@ -95,29 +96,31 @@ def _trials(fleet: LocalFleet, study: str) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=study, storage=fleet.study_db_url).trials
 
 
-def test_exact_budget_through_the_deployments(fleet: LocalFleet, tmp_path: Path) -> None:
-    study = f"pools-{uuid.uuid4().hex[:8]}"
-    out = _finish(_tune(fleet, _spec(tmp_path, 0.3), "--n-trials", "16", "--cpu-workers", "2",
-                        "--study", study))  # fmt: skip
-    assert "finished: 16/16" in out
+def test_exact_budget_and_grid_through_the_deployments(fleet: LocalFleet, tmp_path: Path) -> None:
+    """Two tune runs at once on the same two workers: a TPE study must end with exactly its
+    budget, shared by two flow-run processes; a grid study must run each point exactly once."""
+    study, grid_study = f"pools-{uuid.uuid4().hex[:8]}", f"grid-{uuid.uuid4().hex[:8]}"
+    (tmp_path / "tpe").mkdir()
+    (tmp_path / "grid").mkdir()
+    grid = [-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    tpe_run = _tune(fleet, _spec(tmp_path / "tpe", 0.5), "--n-trials", "30", "--cpu-workers", "2",
+                    "--study", study)  # fmt: skip
+    grid_run = _tune(fleet, _spec(tmp_path / "grid", 0.2, grid={"x": grid}), "--sampler", "grid",
+                     "--n-trials", "100", "--cpu-workers", "2", "--study", grid_study)  # fmt: skip
+    out = _finish(tpe_run)
+    _finish(grid_run)
+
+    assert "finished: 30/30" in out
     trials = _trials(fleet, study)
-    assert Counter(t.state.name for t in trials) == Counter({"COMPLETE": 16})
+    assert Counter(t.state.name for t in trials) == Counter({"COMPLETE": 30})
     assert {t.user_attrs["pool"] for t in trials} == {"cpu"}
     assert {t.user_attrs["device"] for t in trials} == {"cpu"}
     workers = Counter(t.user_attrs["worker"] for t in trials)
     assert len(workers) == 2, workers  # two flow-run processes shared the study
 
-
-def test_grid_points_run_exactly_once_through_the_deployments(
-    fleet: LocalFleet, tmp_path: Path
-) -> None:
-    study = f"grid-{uuid.uuid4().hex[:8]}"
-    spec = _spec(tmp_path, 0.2, grid={"x": [-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0]})
-    _finish(_tune(fleet, spec, "--sampler", "grid", "--n-trials", "100", "--cpu-workers", "2",
-                  "--study", study))  # fmt: skip
-    trials = _trials(fleet, study)
-    assert sorted(t.params["x"] for t in trials) == [-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
-    assert all(t.state.name == "COMPLETE" for t in trials)
+    grid_trials = _trials(fleet, grid_study)
+    assert sorted(t.params["x"] for t in grid_trials) == grid
+    assert all(t.state.name == "COMPLETE" for t in grid_trials)
 
 
 def _wait_for(predicate: Any, timeout: float, what: str) -> Any:
@@ -187,17 +190,11 @@ def test_postgres_restart_mid_study(
 def test_a_gpu_worker_without_a_gpu_fails_fast(fleet: LocalFleet, tmp_path: Path) -> None:
     """This machine has no GPU: a worker on the GPU pool (device pinned, GPU slot created) must
     fail its run at once with the device error, and the tune run must say so."""
-    worker = fleet.start_worker("gpu", name="gpu-0")  # `hpo worker start --pool gpu --gpu 0`
-    try:
-        study = f"gpu-{uuid.uuid4().hex[:8]}"
-        proc = _tune(fleet, _spec(tmp_path, 0.1), "--n-trials", "4", "--gpu-workers", "1",
-                     "--study", study)  # fmt: skip
-        out, _ = proc.communicate(timeout=240)
-        assert proc.returncode != 0
-        assert "device 'cuda' was requested but no usable GPU is visible" in out
-        assert "HPO_WORKER_ALLOW_CPU_FALLBACK" in out
-        assert Counter(t.state.name for t in _trials(fleet, study)) == Counter()
-    finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=30)
-        fleet.workers.remove(worker)
+    study = f"gpu-{uuid.uuid4().hex[:8]}"
+    proc = _tune(fleet, _spec(tmp_path, 0.1), "--n-trials", "4", "--gpu-workers", "1",
+                 "--study", study)  # fmt: skip
+    out, _ = proc.communicate(timeout=240)
+    assert proc.returncode != 0
+    assert "device 'cuda' was requested but no usable GPU is visible" in out
+    assert "HPO_WORKER_ALLOW_CPU_FALLBACK" in out
+    assert Counter(t.state.name for t in _trials(fleet, study)) == Counter()

@@ -47,8 +47,12 @@ def test_requests_without_the_auth_string_are_refused(secured: LocalFleet) -> No
 
 def test_no_secret_reaches_prefect(secured: LocalFleet, tmp_path: Path) -> None:
     study = f"auth-{uuid.uuid4().hex[:8]}"
-    proc = secured.hpo("tune", "xgboost_breast_cancer", "--n-trials", "2", "--study", study,
-                       "--no-progress")  # fmt: skip
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        '{"name": "auth", "objective": "tests.objectives_fixture:quadratic", '
+        '"params": {"x": {"type": "float", "low": 0, "high": 4}}}'
+    )
+    proc = secured.hpo("tune", str(spec), "--n-trials", "3", "--study", study, "--no-progress")
     user, password = AUTH.split(":", 1)
     auth = (user, password)
     api = secured.api_url
