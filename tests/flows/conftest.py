@@ -18,7 +18,7 @@ def prefect_server() -> Iterator[None]:
         yield
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped when tests/flows ends: its connections go with it
 def shared_fleet(tmp_path_factory: pytest.TempPathFactory, pg_url: str) -> Iterator[LocalFleet]:
     """One real fleet for the end-to-end tests that do not restart anything: a `prefect server`
     (on PostgreSQL when the tests have one), the pools and deployments of prefect.yaml, a worker

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from hpo.search_spaces.loader import parse_spec
 from hpo.settings import DatabaseSettings, HpoSettings
-from hpo.store import get_storage, libpq_url
+from hpo.store import dispose_storages, get_storage, libpq_url
 from hpo.studies import StudyPlan, open_study
 
 N_PROCESSES = 32
@@ -48,6 +48,7 @@ def _worker(url: str, app: str, study_name: str, index: int) -> int:
 
 @pytest.mark.slow
 def test_32_worker_processes_stay_within_the_budget(pg_url: str, study_name: str) -> None:
+    dispose_storages()  # this process's idle pools from earlier tests do not count here
     app = f"hpo-budget-{uuid.uuid4().hex[:6]}"
     settings = _settings(pg_url, app)
     open_study(_plan(study_name), get_storage(settings))
