@@ -66,6 +66,13 @@ class DatabaseSettings(BaseSettings):
         description="The URL points at PgBouncer in transaction-pooling mode: disable "
         "server-side prepared statements.",
     )
+    fast_store: bool = Field(
+        default=True,
+        description="Use the fast study store (`hpo.storage.FastRDBStorage`): Optuna's tables "
+        "and rows, written with one statement per storage call and read through incremental "
+        "trial caches (docs/benchmarks.md). False: stock `optuna.storages.RDBStorage`, "
+        "slower, for comparison or as a fallback.",
+    )
     data_dir: Path = Field(
         default_factory=_default_data_dir,
         description="Per-user directory for the embedded PostgreSQL data and its lock file.",
@@ -166,8 +173,11 @@ def get_settings() -> HpoSettings:
 #: Prefect settings the service runs with unless the user set them: no telemetry calls from a
 #: machine that may have no internet (they stall the ephemeral server's start-up by ~10 s).
 #: And the service's own loggers (``hpo.*``) go to the flow-run logs shown in the Prefect UI.
+#: The ephemeral server gets 90 s to start, not 20: its first start on a new ``PREFECT_HOME``
+#: runs every database migration, which on a busy 2-core machine was seen to take longer.
 PREFECT_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
     "PREFECT_LOGGING_EXTRA_LOGGERS": "hpo",
     "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
 }

@@ -22,7 +22,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import optuna
 import psycopg
@@ -116,21 +116,33 @@ def _build_storage(url: str, settings: HpoSettings) -> optuna.storages.RDBStorag
             **({"prepare_threshold": None} if db.pgbouncer else {}),
         },
     }
+    # Imported before the lock: held by every process that starts, it must not wait on imports.
+    from hpo.query.indexes import ensure_query_indexes  # imported late: hpo.query uses us
+    from hpo.storage import FastRDBStorage
+    from hpo.storage.indexes import ensure_store_indexes
+
     with _translate_db_errors(url), _advisory_lock(url, SCHEMA_LOCK):
+        storage: optuna.storages.RDBStorage
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=worker.heartbeat_interval_s,
-                grace_period=worker.grace_period_s,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=worker.max_retries
+            heartbeat_kwargs: dict[str, Any] = {
+                "heartbeat_interval": worker.heartbeat_interval_s,
+                "grace_period": worker.grace_period_s,
+                "heartbeat_stale_trial_callback": (
+                    optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=worker.max_retries)
                 ),
-            )
-        from hpo.query.indexes import ensure_query_indexes  # imported late: hpo.query uses us
-
+            }
+            if db.fast_store:
+                storage = FastRDBStorage(
+                    url, engine_kwargs=engine_kwargs, ensure_indexes=False, **heartbeat_kwargs
+                )
+            else:
+                storage = optuna.storages.RDBStorage(
+                    url, engine_kwargs=engine_kwargs, **heartbeat_kwargs
+                )
         ensure_query_indexes(storage.engine)  # once per process, under the schema lock
+        if db.fast_store:
+            ensure_store_indexes(storage.engine)  # after the query's: they may cover ours
         return storage
 
 

@@ -2,7 +2,8 @@
 
 A study created here is a plain Optuna study (stock ``optuna.load_study`` and optuna-dashboard
 read it); what the service adds is kept in study user attributes under ``hpo.*``: the spec it was
-made from (and its hash), the sampler, and the budget.
+made from (and its hash), the sampler, and the budget. A fast store (``hpo.storage``) is handed
+to Optuna through its direct view, so Optuna's own trial cache does not wrap it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import text
 from hpo.errors import StoreStateError
 from hpo.samplers import build_pruner, build_sampler
 from hpo.search_spaces.schema import Direction, SearchSpaceSpec
+from hpo.storage import optuna_storage
 from hpo.store import LOCK_NAMESPACE
 
 
@@ -61,7 +63,7 @@ def open_study(plan: StudyPlan, storage: optuna.storages.RDBStorage) -> optuna.S
     pruner = build_pruner(plan.spec.pruner)
     study = optuna.create_study(
         study_name=plan.study_name,
-        storage=storage,
+        storage=optuna_storage(storage),
         sampler=sampler,
         pruner=pruner,
         direction=plan.direction,
@@ -96,7 +98,7 @@ def join_study(plan: StudyPlan, storage: optuna.storages.RDBStorage) -> optuna.S
     """Load an existing study with the plan's sampler and pruner (workers)."""
     return optuna.load_study(
         study_name=plan.study_name,
-        storage=storage,
+        storage=optuna_storage(storage),
         sampler=build_sampler(plan.sampler, plan.spec, plan.seed),
         pruner=build_pruner(plan.spec.pruner),
     )

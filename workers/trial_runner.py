@@ -14,23 +14,22 @@ import logging
 import math
 import os
 import socket
-import threading
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import optuna
 from pydantic import BaseModel, ConfigDict
 
-from hpo.claims import claim_trial, count_trials
+from hpo.claims import claim_next
 from hpo.search_spaces.schema import CategoricalParam, FloatParam, IntParam, SearchSpaceSpec
 from hpo.settings import HpoSettings, get_settings
+from hpo.storage import deferred_writes
 from hpo.store import get_storage, is_transient, retry_store
 from hpo.studies import StudyPlan, join_study
 from hpo.workers.devices import resolve_device
+from hpo.workers.heartbeat import Heartbeat
 from hpo.workers.objectives.base import EvaluationSetup, TrialContext
 from hpo.workers.objectives.registry import resolve_objective
 
@@ -98,7 +97,6 @@ def run_worker(
     max_failed = plan.n_trials if max_failed is None else max_failed
     tally = {"completed": 0, "pruned": 0, "failed": 0}
     waiting_only = plan.sampler == "grid"
-    study_id = study._study_id
     where = {
         "worker": identity.name,
         "host": identity.host,
@@ -106,34 +104,39 @@ def run_worker(
         "device": device,
     }
 
-    while True:
-        if deadline is not None and time.time() >= deadline:
-            reason = "timeout"
-            break
-        failed = retry_store(lambda: count_trials(storage, study_id).failed, what="count trials")
-        if failed >= max_failed > 0:
-            reason = f"{max_failed} trials failed (budget.max_failed_trials)"
-            break
-        trial = retry_store(
-            lambda: claim_trial(study, storage, plan.n_trials, waiting_only=waiting_only),
-            what="claim a trial",
-        )
-        if trial is None:
-            reason = "budget reached" if not waiting_only else "grid exhausted or budget reached"
-            break
-        try:
-            with _heartbeat(storage, trial._trial_id):
-                for key, value in where.items():
-                    trial.set_user_attr(key, value)
-                outcome = _run_one(study, trial, plan.spec, objective, setup, device, settings)
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            # The store went away mid-trial: this trial stays RUNNING without heartbeats, so
-            # after the grace period a claim fails it and its params run again. Go on.
-            logger.warning("store unreachable during trial %d; it will be retried", trial.number)
-            continue
-        tally[outcome] += 1
+    heartbeat = Heartbeat(storage)  # one thread for the worker's trials, not one per trial
+    try:
+        while True:
+            if deadline is not None and time.time() >= deadline:
+                reason = "timeout"
+                break
+            claim = retry_store(
+                lambda: claim_next(
+                    study, storage, plan.n_trials, waiting_only=waiting_only, max_failed=max_failed
+                ),
+                what="claim a trial",
+            )
+            trial = claim.trial
+            if trial is None:
+                reason = claim.stopped_because or "budget reached"
+                break
+            try:
+                with heartbeat.running(trial._trial_id):
+                    outcome = _run_one(
+                        study, trial, plan.spec, objective, setup, device, settings, where
+                    )
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                # The store went away mid-trial: this trial stays RUNNING without heartbeats,
+                # so after the grace period a claim fails it and its params run again. Go on.
+                logger.warning(
+                    "store unreachable during trial %d; it will be retried", trial.number
+                )
+                continue
+            tally[outcome] += 1
+    finally:
+        heartbeat.close()
 
     report = WorkerReport(
         worker=identity.name,
@@ -156,6 +159,7 @@ def _run_one(
     setup: EvaluationSetup,
     device: str,
     settings: HpoSettings,
+    where: dict[str, str],
 ) -> str:
     def report(step: int, value: float) -> None:
         trial.report(value, step)
@@ -170,7 +174,11 @@ def _run_one(
         report=report,
     )
     try:
-        params = suggest_params(trial, spec)
+        # Where the trial runs and its params: one write with a fast store.
+        with deferred_writes(study._storage, trial._trial_id):
+            for key, attr in where.items():
+                trial.set_user_attr(key, attr)
+            params = suggest_params(trial, spec)
         value = float(objective(params, context))
     except optuna.TrialPruned:
         _tell(study, trial, state=optuna.trial.TrialState.PRUNED)
@@ -205,38 +213,12 @@ def _tell(
 
 def _fail(study: optuna.Study, trial: optuna.Trial, reason: str, tb: str | None = None) -> str:
     logger.warning("trial %d failed: %s", trial.number, reason)
-    study._storage.set_trial_system_attr(trial._trial_id, "fail_reason", reason[:2000])
-    if tb:
-        study._storage.set_trial_system_attr(trial._trial_id, "fail_traceback", tb[-4000:])
+    with deferred_writes(study._storage, trial._trial_id):
+        study._storage.set_trial_system_attr(trial._trial_id, "fail_reason", reason[:2000])
+        if tb:
+            study._storage.set_trial_system_attr(trial._trial_id, "fail_traceback", tb[-4000:])
     _tell(study, trial, state=optuna.trial.TrialState.FAIL)
     return "failed"
-
-
-@contextmanager
-def _heartbeat(storage: optuna.storages.RDBStorage, trial_id: int) -> Iterator[None]:
-    """Record the trial's heartbeat every ``heartbeat_interval`` seconds while it runs."""
-    interval = storage.get_heartbeat_interval()
-    if interval is None:
-        yield
-        return
-    stop = threading.Event()
-
-    def beat() -> None:
-        while True:
-            try:
-                storage.record_heartbeat(trial_id)
-            except Exception as exc:  # a blip must not kill the trial; the grace period covers it
-                logger.warning("heartbeat of trial id %d failed: %s", trial_id, exc)
-            if stop.wait(interval):
-                return
-
-    thread = threading.Thread(target=beat, name=f"hpo-heartbeat-{trial_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 def default_worker_name(index: int) -> str:

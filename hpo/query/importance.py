@@ -10,7 +10,6 @@ from __future__ import annotations
 import warnings
 
 import optuna
-from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
 from optuna.trial import TrialState
 
 from hpo.errors import StoreStateError
@@ -31,6 +30,10 @@ def param_importances(storage: optuna.storages.RDBStorage, meta: StudyMeta) -> I
         )
     with warnings.catch_warnings():  # "too few trials" warnings: n_trials says it already
         warnings.simplefilter("ignore")
+        # Imported here: optuna.importance imports scikit-learn (seconds), and every worker
+        # imports hpo.query (through hpo.store) without ever asking for importances.
+        from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
+
         values = get_param_importances(study, evaluator=PedAnovaImportanceEvaluator())
     return Importances(
         study_name=meta.study_name,
