@@ -8,16 +8,6 @@ import pytest
 from hpo.infra.local_fleet import LocalFleet, create_prefect_database
 
 
-@pytest.fixture(scope="session")
-def prefect_server() -> Iterator[None]:
-    """A real, temporary Prefect API server (Prefect's own test harness: an ephemeral server on
-    a throw-away database) for flows run in this process."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=60):
-        yield
-
-
 @pytest.fixture(scope="package")  # stopped when tests/flows ends: its connections go with it
 def shared_fleet(tmp_path_factory: pytest.TempPathFactory, pg_url: str) -> Iterator[LocalFleet]:
     """One real fleet for the end-to-end tests that do not restart anything: a `prefect server`
@@ -40,3 +30,13 @@ def shared_fleet(tmp_path_factory: pytest.TempPathFactory, pg_url: str) -> Itera
     finally:
         fleet.stop()
         drop()
+
+
+@pytest.fixture(scope="package")
+def prefect_server(shared_fleet: LocalFleet) -> Iterator[None]:
+    """A real Prefect API server for flows run in this process: the shared fleet's (one server
+    fewer to start than Prefect's own test harness)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: shared_fleet.api_url}):
+        yield

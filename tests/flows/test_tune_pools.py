@@ -103,16 +103,16 @@ def test_exact_budget_and_grid_through_the_deployments(fleet: LocalFleet, tmp_pa
     (tmp_path / "tpe").mkdir()
     (tmp_path / "grid").mkdir()
     grid = [-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
-    tpe_run = _tune(fleet, _spec(tmp_path / "tpe", 0.5), "--n-trials", "30", "--cpu-workers", "2",
+    tpe_run = _tune(fleet, _spec(tmp_path / "tpe", 0.3), "--n-trials", "20", "--cpu-workers", "2",
                     "--study", study)  # fmt: skip
     grid_run = _tune(fleet, _spec(tmp_path / "grid", 0.2, grid={"x": grid}), "--sampler", "grid",
                      "--n-trials", "100", "--cpu-workers", "2", "--study", grid_study)  # fmt: skip
     out = _finish(tpe_run)
     _finish(grid_run)
 
-    assert "finished: 30/30" in out
+    assert "finished: 20/20" in out
     trials = _trials(fleet, study)
-    assert Counter(t.state.name for t in trials) == Counter({"COMPLETE": 30})
+    assert Counter(t.state.name for t in trials) == Counter({"COMPLETE": 20})
     assert {t.user_attrs["pool"] for t in trials} == {"cpu"}
     assert {t.user_attrs["device"] for t in trials} == {"cpu"}
     workers = Counter(t.user_attrs["worker"] for t in trials)
