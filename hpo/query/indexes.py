@@ -26,14 +26,10 @@ correct but slower, and a warning says so.
 
 from __future__ import annotations
 
-import logging
-
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import DBAPIError
 
 from hpo.query.records import bucket_of, value_key
-
-logger = logging.getLogger(__name__)
+from hpo.storage.indexes import create_index
 
 INDEXES: dict[str, str] = {
     "ix_hpo_trials_study_number": "ON trials (study_id, number) INCLUDE (state)",
@@ -53,23 +49,14 @@ def ensure_query_indexes(engine: Engine, *, lock_timeout_s: float = 10.0) -> lis
     """Create the :data:`INDEXES` that do not exist yet; returns the names created."""
     with engine.connect() as conn:
         missing = list(conn.execute(_MISSING_SQL, {"names": list(INDEXES)}).scalars())
-    created = []
-    for name in missing:
-        try:
-            with engine.begin() as conn:
-                conn.execute(text(f"SET LOCAL lock_timeout = '{int(lock_timeout_s * 1000)}ms'"))
-                conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} {INDEXES[name]}"))
-        except DBAPIError as exc:
-            detail = str(exc.orig or exc).strip().splitlines()[0]
-            logger.warning(
-                "index %s not created (%s): study queries stay correct but get slower on large "
-                "studies; create it as the tables' owner: CREATE INDEX %s %s",
-                name,
-                detail,
-                name,
-                INDEXES[name],
-            )
-            continue
-        created.append(name)
-        logger.info("created index %s", name)
-    return created
+    return [
+        name
+        for name in missing
+        if create_index(
+            engine,
+            name,
+            INDEXES[name],
+            what_slows="study queries",
+            lock_timeout_s=lock_timeout_s,
+        )
+    ]

@@ -50,27 +50,43 @@ def missing_indexes(engine: Engine) -> list[str]:
     return [name for name, columns in REQUIRED.items() if columns not in existing]
 
 
+def create_index(
+    engine: Engine, name: str, definition: str, *, what_slows: str, lock_timeout_s: float = 10.0
+) -> bool:
+    """``CREATE INDEX IF NOT EXISTS name definition`` with a lock timeout; False (and a warning
+    that says what gets slower and the statement to run as the tables' owner) when the role may
+    not create it or the table stays locked."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"SET LOCAL lock_timeout = '{int(lock_timeout_s * 1000)}ms'"))
+            conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} {definition}"))
+    except DBAPIError as exc:
+        detail = str(exc.orig or exc).strip().splitlines()[0]
+        logger.warning(
+            "index %s not created (%s): %s stay correct but get slower on large studies; "
+            "create it as the tables' owner: CREATE INDEX %s %s",
+            name,
+            detail,
+            what_slows,
+            name,
+            definition,
+        )
+        return False
+    logger.info("created index %s", name)
+    return True
+
+
 def ensure_store_indexes(engine: Engine, *, lock_timeout_s: float = 10.0) -> list[str]:
     """Create the :data:`REQUIRED` indexes that no existing index covers; returns the names
     created."""
-    created = []
-    for name in missing_indexes(engine):
-        columns = ", ".join(REQUIRED[name])
-        try:
-            with engine.begin() as conn:
-                conn.execute(text(f"SET LOCAL lock_timeout = '{int(lock_timeout_s * 1000)}ms'"))
-                conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON trials ({columns})"))
-        except DBAPIError as exc:
-            detail = str(exc.orig or exc).strip().splitlines()[0]
-            logger.warning(
-                "index %s not created (%s): the fast store stays correct but gets slower on "
-                "large studies; create it as the tables' owner: CREATE INDEX %s ON trials (%s)",
-                name,
-                detail,
-                name,
-                columns,
-            )
-            continue
-        created.append(name)
-        logger.info("created index %s", name)
-    return created
+    return [
+        name
+        for name in missing_indexes(engine)
+        if create_index(
+            engine,
+            name,
+            f"ON trials ({', '.join(REQUIRED[name])})",
+            what_slows="the fast store's statements",
+            lock_timeout_s=lock_timeout_s,
+        )
+    ]

@@ -31,7 +31,7 @@ def test_an_index_that_cannot_be_made_only_warns(
 ) -> None:
     name = f"ix_hpo_test_{uuid.uuid4().hex[:8]}"
     monkeypatch.setitem(INDEXES, name, "ON no_such_table (x)")
-    with caplog.at_level(logging.WARNING, logger="hpo.query.indexes"):
+    with caplog.at_level(logging.WARNING, logger="hpo.storage.indexes"):
         created = ensure_query_indexes(get_storage().engine)
     assert created == []
     assert f"index {name} not created" in caplog.text
