@@ -24,10 +24,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
-from sqlalchemy import Connection
+from sqlalchemy import Connection, inspect
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from hpo.query import studies as _studies
@@ -54,6 +54,10 @@ from hpo.query.models import (
 )
 from hpo.settings import DatabaseSettings, HpoSettings
 from hpo.store import get_storage, unavailable
+
+if TYPE_CHECKING:
+    from hpo.compare.report import ComparisonReport
+    from hpo.promotions.registry import Promotion
 
 
 class StudyClient:
@@ -279,6 +283,48 @@ class StudyClient:
         return records_to_dataframe(records)
 
     # -- helpers ---------------------------------------------------------------------------
+
+    # -- comparisons and promotions -----------------------------------------------------------
+
+    def comparison_groups(self) -> list[str]:
+        """Every comparison group's name (``hpo compare``), newest first."""
+        from hpo.compare.groups import groups_table, list_groups
+
+        if not self._has_table(groups_table.name):
+            return []
+        return list_groups(storage=self._storage)
+
+    def comparison_report(self, group: str) -> ComparisonReport:
+        """The stored report of comparison group ``group`` (best at budget, curves, ranking,
+        verdict); raises :class:`~hpo.errors.StoreStateError` for an unknown or unfinished
+        group."""
+        from hpo.compare.groups import load_report
+
+        return load_report(group, storage=self._storage)
+
+    def promotion_history(
+        self, pipeline: str | None = None, stage: str | None = None, limit: int = 100
+    ) -> list[Promotion]:
+        """Promotion decisions (promoted, unchanged, rejected, with their reasons), newest
+        first."""
+        from hpo.promotions import registry
+
+        if not self._has_table(registry.promotions.name):
+            return []
+        return registry.history(self._storage.engine, pipeline, stage, limit)
+
+    def champions(self, pipeline: str | None = None) -> list[Promotion]:
+        """The current champion of every (pipeline, stage)."""
+        from hpo.promotions import registry
+
+        if not self._has_table(registry.promotions.name):
+            return []
+        return registry.champions(self._storage.engine, pipeline)
+
+    def _has_table(self, name: str) -> bool:
+        """Whether ``name`` exists (a store where nothing was compared or promoted yet has
+        neither table, and a read-only client does not create them)."""
+        return bool(inspect(self._storage.engine).has_table(name))
 
     def _resolve(
         self, conn: Connection, study_name: str, query: TrialQuery

@@ -12,6 +12,7 @@ import pytest
 
 from hpo.compare import load_group, load_report, plan_comparison, run_comparison
 from hpo.compare.report import ComparisonReport
+from hpo.query import StudyClient
 from hpo.search_spaces.loader import load_spec, parse_spec
 from hpo.store import get_storage
 
@@ -86,3 +87,6 @@ def test_grid_runs_each_point_once_and_the_report_is_stored(
         ("random", 1, 12),
     }
     assert load_report(study_name) == report
+    client = StudyClient()
+    assert client.comparison_report(study_name) == report
+    assert study_name in client.comparison_groups()

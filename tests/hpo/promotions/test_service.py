@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from hpo.errors import StoreStateError
 from hpo.promotions import registry
 from hpo.promotions.service import promote_best
+from hpo.query import StudyClient
 from hpo.search_spaces.loader import parse_spec
 from hpo.store import get_storage
 from hpo.studies import StudyPlan, open_study
@@ -64,6 +65,14 @@ def test_promote_then_idempotent_then_better_then_worse(pg_url: str) -> None:
     assert [(c.study_name, c.stage) for c in champions] == [(near, "staging")]
     history = registry.history(storage.engine, pipeline)
     assert [h.decision for h in history] == ["rejected", "promoted", "unchanged", "promoted"]
+
+    # The same, through the query API.
+    client = StudyClient()
+    assert client.champions(pipeline) == champions
+    assert client.promotion_history(pipeline) == history
+    assert [h.decision for h in client.promotion_history(pipeline, "staging", limit=1)] == [
+        "rejected"
+    ]
 
 
 def test_the_database_allows_one_champion_per_stage(pg_url: str) -> None:
