@@ -5,6 +5,7 @@ password shows up in flow-run parameters, artifacts, logs, events or the command
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,6 +63,16 @@ def test_no_secret_reaches_prefect(secured: LocalFleet, tmp_path: Path) -> None:
         response.raise_for_status()
         return response.text
 
+    def events() -> str:
+        """The server writes events in batches, a few seconds after they happen: wait for the
+        run's own events, so the scan below reads real content."""
+        deadline = time.monotonic() + 60
+        while True:
+            text = post("/events/filter", {"limit": 50})
+            if "prefect.flow-run" in text or time.monotonic() > deadline:
+                return text
+            time.sleep(1)
+
     runs = json.loads(post("/flow_runs/filter", {}))
     assert any(r["name"] == f"tune-{study}-tpe" for r in runs)
     seen = {
@@ -70,7 +81,7 @@ def test_no_secret_reaches_prefect(secured: LocalFleet, tmp_path: Path) -> None:
         "task runs": post("/task_runs/filter", {}),
         "artifacts": post("/artifacts/filter", {}),
         "logs": post("/logs/filter", {"limit": 200}),
-        "events": post("/events/filter", {"limit": 50}),
+        "events": events(),
         "variables": post("/variables/filter", {}),
     }
     assert "Beginning flow run" in seen["logs"]  # the scan reads real content
