@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.counts import count_in_states
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SPACE = {
     "lr": {"type": "float", "low": 1e-4, "high": 1.0, "log": True},
@@ -88,20 +90,6 @@ def _plan(study_name: str, n_trials: int) -> Any:
     return StudyPlan(study_name=study_name, spec=spec, sampler="random", n_trials=n_trials, seed=1)
 
 
-def _slots_taken(url: str, study_name: str) -> int:
-    import psycopg
-
-    from hpo.store import libpq_url
-
-    with psycopg.connect(libpq_url(url)) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM trials t JOIN studies s USING (study_id) "
-            "WHERE s.study_name = %s AND t.state IN ('RUNNING', 'COMPLETE', 'PRUNED')",
-            (study_name,),
-        ).fetchone()
-    return int(row[0]) if row else 0
-
-
 def _measure(url: str, study_name: str, loop: str, store: str, warmup: int, n: int) -> Any:
     """In a fresh process: ``warmup + n`` trials; returns the latencies of the last ``n`` (from
     the trials' completion times, which both stores take from this process's clock) and the
@@ -142,7 +130,10 @@ def _measure(url: str, study_name: str, loop: str, store: str, warmup: int, n: i
 
         settings = _settings(url, store == "fast")
         event.listen(get_storage(settings).engine, "before_cursor_execute", counter)
-        plan = _plan(study_name, _slots_taken(url, study_name) + warmup + n)
+        plan = _plan(
+            study_name,
+            count_in_states(url, study_name, ("RUNNING", "COMPLETE", "PRUNED")) + warmup + n,
+        )
         run_worker(plan, WorkerIdentity(name="latency", pool="bench"), settings=settings)
         dispose_storages()
     ends = _completions(url, study_name, first)

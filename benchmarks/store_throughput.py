@@ -35,6 +35,8 @@ from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
 
+from benchmarks.counts import count_in_states
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SPACE = {
     "x": {"type": "float", "low": -3.0, "high": 5.0},
@@ -198,20 +200,6 @@ def _create_study(url: str, job: Job) -> None:
         optuna.create_study(study_name=job.study_name, storage=url)
 
 
-def _finished(url: str, study_name: str) -> int:
-    import psycopg
-
-    from hpo.store import libpq_url
-
-    with psycopg.connect(libpq_url(url)) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM trials t JOIN studies s USING (study_id) "
-            "WHERE s.study_name = %s AND t.state IN ('COMPLETE', 'PRUNED')",
-            (study_name,),
-        ).fetchone()
-    return int(row[0]) if row else 0
-
-
 def run_processes(url: str, processes: int, jobs: list[tuple[int, Job]]) -> list[Result]:
     """Run ``jobs`` (repeat, job) one after another on ``processes`` processes started once."""
     ctx = multiprocessing.get_context("spawn")
@@ -243,7 +231,7 @@ def run_processes(url: str, processes: int, jobs: list[tuple[int, Job]]) -> list
                 store=job.store,
                 sampler=job.sampler,
                 repeat=repeat,
-                finished=_finished(url, job.study_name),
+                finished=count_in_states(url, job.study_name, ("COMPLETE", "PRUNED")),
                 seconds=round(seconds, 3),
                 statements=sum(o.statements for o in outcomes),
             )

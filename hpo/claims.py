@@ -60,16 +60,12 @@ class StudyCounts:
         return self.running + self.complete + self.pruned
 
 
-#: What a claim counts (see :class:`hpo.storage.budget.SlotCounts`).
-ClaimCounts = SlotCounts
-
-
 @dataclass(frozen=True)
 class Claim:
     """The outcome of :func:`claim_next`: a RUNNING trial, or None and why the worker stops."""
 
     trial: optuna.Trial | None
-    counts: ClaimCounts | None = None  # None: a fast claim that created its trial uncounted
+    counts: SlotCounts | None = None  # None: a fast claim that created its trial uncounted
     stopped_because: str | None = None
 
 
@@ -109,7 +105,7 @@ def count_trials(
 
 def claim_counts(
     conn: Connection, study_id: int, storage: optuna.storages.RDBStorage
-) -> ClaimCounts:
+) -> SlotCounts:
     """The counts a claim needs, in one query whose cost does not grow with the study (see the
     module doc); stale trials are counted with the storage's grace period."""
     grace: float | None = None
@@ -117,11 +113,11 @@ def claim_counts(
         grace = float(storage.grace_period or 2 * storage.heartbeat_interval)
     row = conn.execute(_CLAIM_COUNT_SQL, {"sid": study_id, "grace": grace}).one()
     total, running, failed, waiting, stale = (int(v) for v in row)
-    return ClaimCounts(total, running, failed, waiting, stale)
+    return SlotCounts(total, running, failed, waiting, stale)
 
 
 def _stop_reason(
-    counts: ClaimCounts, n_trials: int, waiting_only: bool, max_failed: int
+    counts: SlotCounts, n_trials: int, waiting_only: bool, max_failed: int
 ) -> str | None:
     if counts.failed >= max_failed > 0:
         return f"{max_failed} trials failed (budget.max_failed_trials)"
@@ -201,7 +197,7 @@ def _claim_within_budget(
         skip_waiting=not waiting_only,
         max_failed=max_failed,
     )
-    counts: ClaimCounts | None = None
+    counts: SlotCounts | None = None
     for _ in range(4):
         if waiting_only:
             counts = _count_now(storage, study_id)
@@ -234,19 +230,7 @@ def _claim_within_budget(
     return Claim(None, counts, reason or default)
 
 
-def _count_now(storage: optuna.storages.RDBStorage, study_id: int) -> ClaimCounts:
+def _count_now(storage: optuna.storages.RDBStorage, study_id: int) -> SlotCounts:
     """:func:`claim_counts` in a transaction of its own (autocommit: one round trip)."""
     with storage.engine.connect() as conn:
         return claim_counts(conn.execution_options(isolation_level="AUTOCOMMIT"), study_id, storage)
-
-
-def claim_trial(
-    study: optuna.Study,
-    storage: optuna.storages.RDBStorage,
-    n_trials: int,
-    *,
-    waiting_only: bool = False,
-) -> optuna.Trial | None:
-    """A new RUNNING trial of ``study``, or None when the budget is taken (see
-    :func:`claim_next`)."""
-    return claim_next(study, storage, n_trials, waiting_only=waiting_only).trial

@@ -126,20 +126,21 @@ PARAMS_CTE = """,
         ON CONFLICT (trial_id, param_name) DO NOTHING
         RETURNING 1
     )"""
-USER_ATTRS_CTE = """,
-    w_user AS (
-        INSERT INTO trial_user_attributes (trial_id, key, value_json)
-        SELECT t.trial_id, x.key, x.value FROM t, unnest(%(u_keys)s::text[], %(u_vals)s::text[])
-             AS x(key, value)
+
+
+def _attrs_cte(name: str, table: str, prefix: str) -> str:
+    """Upsert a trial's attributes (``%(<prefix>_keys)s``, ``%(<prefix>_vals)s``) into ``table``."""
+    return f""",
+    {name} AS (
+        INSERT INTO {table} (trial_id, key, value_json)
+        SELECT t.trial_id, x.key, x.value
+        FROM t, unnest(%({prefix}_keys)s::text[], %({prefix}_vals)s::text[]) AS x(key, value)
         ON CONFLICT (trial_id, key) DO UPDATE SET value_json = EXCLUDED.value_json
     )"""
-SYSTEM_ATTRS_CTE = """,
-    w_system AS (
-        INSERT INTO trial_system_attributes (trial_id, key, value_json)
-        SELECT t.trial_id, x.key, x.value FROM t, unnest(%(s_keys)s::text[], %(s_vals)s::text[])
-             AS x(key, value)
-        ON CONFLICT (trial_id, key) DO UPDATE SET value_json = EXCLUDED.value_json
-    )"""
+
+
+USER_ATTRS_CTE = _attrs_cte("w_user", "trial_user_attributes", "u")
+SYSTEM_ATTRS_CTE = _attrs_cte("w_system", "trial_system_attributes", "s")
 INTERMEDIATE_CTE = """,
     w_intermediate AS (
         INSERT INTO trial_intermediate_values
