@@ -48,6 +48,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from hpo.storage import sql
 from hpo.storage.budget import BudgetTaken, SlotCounts, TrialBudget
 from hpo.storage.indexes import ensure_store_indexes
+from hpo.storage.statements import StatementRunner
 from hpo.storage.trial_cache import FinishedTrials, OwnedTrials, StudyTrials
 from hpo.storage.trial_rows import (
     as_stored,
@@ -75,7 +76,7 @@ _CACHE_ATTRS = (
     "_param_dists",
     "_deferred",
     "_started",
-    "_autocommit",
+    "_statements",
     "_direct",
     "_local",
 )
@@ -139,7 +140,7 @@ class FastRDBStorage(RDBStorage):
         self._param_dists: dict[tuple[int, str], BaseDistribution] = {}
         self._deferred: dict[int, _Pending] = {}
         self._started: set[int] = set()  # WAITING trials this process made RUNNING
-        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._statements = StatementRunner(self.engine)
         self._direct: DirectStorage | None = None
         self._local = threading.local()  # .budget: the TrialBudget of this thread, if any
 
@@ -190,9 +191,7 @@ class FastRDBStorage(RDBStorage):
     def _run(self, statement: str, params: dict[str, Any]) -> list[Sequence[Any]]:
         """One statement in its own transaction (autocommit: a write is durable on return)."""
         try:
-            with self._autocommit.connect() as conn:
-                result = conn.exec_driver_sql(statement, params)
-                return list(result.fetchall()) if result.returns_rows else []
+            return self._statements.run(statement, params)
         except IntegrityError:
             raise
         except SQLAlchemyError as exc:
@@ -203,17 +202,12 @@ class FastRDBStorage(RDBStorage):
     def _run_script(self, script: str) -> Sequence[Any]:
         """Several statements sent as one message (one round trip, one transaction); the rows
         of the last one."""
-        rows: Sequence[Any] = []
         try:
-            with self._autocommit.connect() as conn:
-                cursor = conn.exec_driver_sql(script).cursor
-                while cursor.nextset():
-                    rows = cursor.fetchall()
+            return self._statements.run(script, None)
         except SQLAlchemyError as exc:
             raise optuna.exceptions.StorageInternalError(
                 f"the study store failed a statement ({type(exc).__name__})"
             ) from exc
-        return rows
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
