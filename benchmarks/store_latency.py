@@ -1,8 +1,11 @@
 """Per-trial latency of the study store as one study grows: 1,000, 10,000 and 100,000 trials.
 
 For each size, one study is bulk-loaded to that many trials (``hpo.query.testing.generate_study``:
-89 % COMPLETE, 7 % PRUNED, 4 % FAIL, six params, four user attributes, in seconds through COPY),
-then one worker process runs trials on it, side by side in one run:
+89 % COMPLETE, 7 % PRUNED, 4 % FAIL, six params, four user attributes, in seconds through COPY)
+and vacuumed (``VACUUM ANALYZE``, what autovacuum does on its own after a bulk insert on
+PostgreSQL 13 and later: without it, the first minutes after the load would measure a table with
+stale statistics and an unset visibility map, which no study that grew trial by trial has for
+long), then one worker process runs trials on it, side by side in one run:
 
 * loop ``service``: this service's trial loop (``run_worker``: exact-budget claim, user
   attributes, heartbeats) with ``HPO_DATABASE_FAST_STORE`` false (``stock``) and true (``fast``);
@@ -197,27 +200,39 @@ def measure(url: str, study_name: str, loop: str, store: str, warmup: int, n: in
     )
 
 
+_TABLES = (
+    "trial_params",
+    "trial_values",
+    "trial_user_attributes",
+    "trial_system_attributes",
+    "trial_intermediate_values",
+    "trial_heartbeats",
+)
+
+
+def _vacuum(url: str) -> None:
+    """``VACUUM ANALYZE`` the trial tables (see the module doc)."""
+    import psycopg
+
+    from hpo.store import libpq_url
+
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        conn.execute(f"VACUUM (ANALYZE) trials, {', '.join(_TABLES)}")
+
+
 def _drop_study(url: str, study_name: str) -> None:
     """Delete a study with plain SQL (Optuna's ORM cascade is far too slow at 100k trials)."""
     import psycopg
 
     from hpo.store import libpq_url
 
-    children = (
-        "trial_params",
-        "trial_values",
-        "trial_user_attributes",
-        "trial_system_attributes",
-        "trial_intermediate_values",
-        "trial_heartbeats",
-    )
     with psycopg.connect(libpq_url(url)) as conn:
         row = conn.execute("SELECT study_id FROM studies WHERE study_name = %s", (study_name,))
         found = row.fetchone()
         if found is None:
             return
         sid = found[0]
-        for table in children:
+        for table in _TABLES:
             conn.execute(
                 f"DELETE FROM {table} WHERE trial_id IN "
                 "(SELECT trial_id FROM trials WHERE study_id = %s)",
@@ -283,7 +298,11 @@ def main(argv: list[str] | None = None) -> int:
         name = f"bench-latency-{size}-{uuid.uuid4().hex[:6]}"
         started = time.perf_counter()
         generate_study(storage, name, size, n_running=0, n_waiting=0, sampler="random")
-        print(f"{name}: {size} trials loaded in {time.perf_counter() - started:.1f} s", flush=True)
+        _vacuum(url)
+        print(
+            f"{name}: {size} trials loaded and vacuumed in {time.perf_counter() - started:.1f} s",
+            flush=True,
+        )
         try:
             for loop in args.loops:
                 for store in ("fast", "stock"):

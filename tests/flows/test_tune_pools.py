@@ -15,6 +15,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -135,19 +136,30 @@ def _wait_for(predicate: Any, timeout: float, what: str) -> Any:
 
 def test_sigkill_of_a_worker_mid_trial(fleet: LocalFleet, tmp_path: Path) -> None:
     study = f"kill-{uuid.uuid4().hex[:8]}"
-    proc = _tune(fleet, _spec(tmp_path, 1.0), "--n-trials", "12", "--cpu-workers", "2",
+    trial_s = 1.5
+    proc = _tune(fleet, _spec(tmp_path, trial_s), "--n-trials", "12", "--cpu-workers", "2",
                  "--study", study)  # fmt: skip
 
-    def running_trial() -> optuna.trial.FrozenTrial | None:
+    def fresh_running_trial() -> optuna.trial.FrozenTrial | None:
+        """A RUNNING trial that started less than half a trial ago (so its worker is still in
+        it when the kill lands), once two trials are done."""
         try:
             trials = _trials(fleet, study)
         except KeyError:
             return None
+        now = datetime.now()  # Optuna's datetimes are local and naive
         done = sum(t.state.name == "COMPLETE" for t in trials)
-        running = [t for t in trials if t.state.name == "RUNNING" and "worker" in t.user_attrs]
+        running = [
+            t
+            for t in trials
+            if t.state.name == "RUNNING"
+            and "worker" in t.user_attrs
+            and t.datetime_start is not None
+            and (now - t.datetime_start).total_seconds() < trial_s / 2
+        ]
         return running[0] if done >= 2 and running else None
 
-    victim = _wait_for(running_trial, 120, "no trial ran")
+    victim = _wait_for(fresh_running_trial, 120, "no trial ran")
     pid = int(victim.user_attrs["worker"].rsplit("-", 2)[-2])
     os.kill(pid, signal.SIGKILL)  # the flow-run process, mid-trial
 
@@ -156,7 +168,9 @@ def test_sigkill_of_a_worker_mid_trial(fleet: LocalFleet, tmp_path: Path) -> Non
     states = Counter(t.state.name for t in trials)
     assert states["COMPLETE"] == 12
     assert states["RUNNING"] == 0
-    assert trials[victim.number].state.name == "FAIL"
+    failed = [t for t in trials if t.state.name == "FAIL"]
+    assert [t.user_attrs["worker"] for t in failed] == [victim.user_attrs["worker"]]
+    assert failed[0].number == victim.number  # the trial the worker was in when killed
     retries = [t for t in trials if t.system_attrs.get("failed_trial") == victim.number]
     assert len(retries) == 1 and retries[0].state.name == "COMPLETE"
     assert retries[0].params == victim.params
