@@ -56,14 +56,18 @@ def run_study(spec_name: str, pruner: str, seed: int, n_trials: int) -> Run:
     apply_prefect_defaults()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     from hpo.search_spaces.loader import load_spec
-    from hpo.search_spaces.schema import PrunerSpec
     from hpo.settings import HpoSettings, WorkerSettings, get_settings
     from hpo.store import get_storage
     from hpo.studies import StudyPlan, open_study
     from hpo.workers.trial_runner import WorkerIdentity, run_worker
 
     spec = load_spec(spec_name)
-    spec = spec.model_copy(update={"pruner": PrunerSpec(name=pruner), "seed": seed})
+    spec = spec.model_copy(
+        update={
+            "pruner": spec.pruner.model_copy(update={"name": pruner, "options": {}}),
+            "seed": seed,
+        }
+    )
     settings: HpoSettings = get_settings().model_copy(
         update={"worker": WorkerSettings(device="cpu", threads=1)}
     )

@@ -34,6 +34,11 @@ def check_spec(spec: SearchSpaceSpec, sampler: str, *, source: str = "<spec>") -
             metric = get_metric(spec.metric)
             if spec.dataset is not None:
                 check_metric_fits(metric, dataset)
+        if spec.pruner.metric is not None:
+            field = "pruner.metric"
+            pruning = get_metric(spec.pruner.metric)
+            if spec.dataset is not None:
+                check_metric_fits(pruning, dataset)
         field = "sampler"
         build_sampler(sampler, spec, spec.seed)
     except HpoError as exc:

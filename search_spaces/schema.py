@@ -143,6 +143,11 @@ class PrunerSpec(_Frozen):
 
     name: Literal["none", "median", "successive_halving", "hyperband"] = "none"
     options: dict[str, Any] = Field(default_factory=dict)
+    metric: str | None = Field(
+        default=None,
+        description="Metric the built-in objectives score intermediate values with (default: "
+        "the spec's `metric`), oriented like it; e.g. `log_loss` for an `accuracy` study.",
+    )
 
 
 class SearchSpaceSpec(_Frozen):

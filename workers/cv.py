@@ -34,6 +34,24 @@ def resolve_setup(setup: EvaluationSetup) -> tuple[Dataset, Metric]:
     return dataset, metric
 
 
+def pruning_score(
+    setup: EvaluationSetup, dataset: Dataset, metric: Metric
+) -> Callable[[NDArray[Any], NDArray[Any]], float]:
+    """What a built-in objective reports for pruning, as ``score(y_true, output)``: the setup's
+    ``pruning_metric`` (default: its metric), oriented like ``metric`` (negated when the two
+    metrics' directions differ), since a pruner compares intermediate values in the study's
+    direction. A smooth score such as ``log_loss`` ranks trials on one fold where accuracy, on a
+    few dozen samples, mostly ties."""
+    signal = get_metric(setup.pruning_metric) if setup.pruning_metric else metric
+    check_metric_fits(signal, dataset)
+    sign = 1.0 if signal.direction == metric.direction else -1.0
+
+    def score(y_true: NDArray[Any], output: NDArray[Any]) -> float:
+        return sign * score_output(signal, dataset, y_true, output)
+
+    return score
+
+
 def score_output(
     metric: Metric, dataset: Dataset, y_true: NDArray[Any], output: NDArray[Any]
 ) -> float:

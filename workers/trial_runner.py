@@ -92,6 +92,7 @@ def run_worker(
         metric=plan.spec.metric or "",
         cv_folds=plan.spec.cv_folds,
         seed=plan.spec.seed,
+        pruning_metric=plan.spec.pruner.metric or "",
     )
     max_failed = plan.spec.budget.max_failed_trials
     max_failed = plan.n_trials if max_failed is None else max_failed

@@ -23,6 +23,9 @@ class EvaluationSetup:
     metric: str
     cv_folds: int = 5
     seed: int = 0
+    #: The metric the intermediate values (``context.report``) are scored with; "" means
+    #: ``metric``. See :func:`hpo.workers.cv.pruning_score`.
+    pruning_metric: str = ""
 
 
 @dataclass(frozen=True)

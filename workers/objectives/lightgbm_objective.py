@@ -14,7 +14,7 @@ import lightgbm as lgb
 import numpy as np
 from numpy.typing import NDArray
 
-from hpo.workers.cv import cross_validate, merge_params, resolve_setup, score_output
+from hpo.workers.cv import cross_validate, merge_params, pruning_score, resolve_setup
 from hpo.workers.datasets import Dataset
 from hpo.workers.objectives.base import Params, TrialContext
 
@@ -68,6 +68,7 @@ def lightgbm_objective(params: Params, context: TrialContext) -> float:
     :data:`DEFAULTS` (``subsample`` is applied at every round: ``bagging_freq=1``)."""
     merged = merge_params("lightgbm", params, DEFAULTS)
     dataset, metric = resolve_setup(context.setup)
+    score = pruning_score(context.setup, dataset, metric)
     n_rounds = int(merged["n_estimators"])
 
     def fit_predict(
@@ -83,7 +84,7 @@ def lightgbm_objective(params: Params, context: TrialContext) -> float:
                 model = env.model
                 assert isinstance(model, lgb.Booster)  # lgb.cv would pass a CVBooster
                 output = np.asarray(model.predict(X_valid, num_iteration=step))
-                context.report(step, score_output(metric, dataset, y_valid, output))
+                context.report(step, score(y_valid, output))
 
         booster_params = _booster_params(merged, dataset, context, fold)
         train_set = lgb.Dataset(X_train, label=y_train, params={"verbosity": -1})

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hpo.errors import ConfigError
-from hpo.workers.cv import cross_validate, merge_params, resolve_setup, score_output
+from hpo.workers.cv import cross_validate, merge_params, pruning_score, resolve_setup
 from hpo.workers.datasets import Dataset
 from hpo.workers.objectives.base import Params, TrialContext
 
@@ -166,6 +166,7 @@ def torch_mlp_objective(params: Params, context: TrialContext) -> float:
             fix='pip install -e ".[torch]"',
         ) from exc
     dataset, metric = resolve_setup(context.setup)
+    score = pruning_score(context.setup, dataset, metric)
     torch.set_num_threads(context.threads)
 
     def fit_predict(
@@ -176,7 +177,7 @@ def torch_mlp_objective(params: Params, context: TrialContext) -> float:
         fold: int,
     ) -> NDArray[Any]:
         def on_epoch(epoch: int, output: NDArray[Any]) -> None:
-            context.report(epoch, score_output(metric, dataset, y_valid, output))
+            context.report(epoch, score(y_valid, output))
 
         return _fit_predict_fold(
             merged,

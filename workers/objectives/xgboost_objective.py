@@ -6,15 +6,15 @@ On the first fold the validation score is reported every :data:`REPORT_EVERY` bo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import xgboost as xgb
 from numpy.typing import NDArray
 
-from hpo.workers.cv import cross_validate, merge_params, resolve_setup, score_output
+from hpo.workers.cv import cross_validate, merge_params, pruning_score, resolve_setup
 from hpo.workers.datasets import Dataset
-from hpo.workers.metrics import Metric
 from hpo.workers.objectives.base import Params, TrialContext
 
 REPORT_EVERY = 10
@@ -38,16 +38,14 @@ class _ReportCallback(xgb.callback.TrainingCallback):
     def __init__(
         self,
         context: TrialContext,
-        dataset: Dataset,
-        metric: Metric,
+        score: Callable[[NDArray[Any], NDArray[Any]], float],
         dvalid: xgb.DMatrix,
         y_valid: NDArray[Any],
         n_rounds: int,
     ) -> None:
         super().__init__()
         self._context = context
-        self._dataset = dataset
-        self._metric = metric
+        self._score = score
         self._dvalid = dvalid
         self._y_valid = y_valid
         self._n_rounds = n_rounds
@@ -56,8 +54,7 @@ class _ReportCallback(xgb.callback.TrainingCallback):
         step = epoch + 1
         if step % REPORT_EVERY == 0 or step == self._n_rounds:
             output = model.predict(self._dvalid, iteration_range=(0, step))
-            value = score_output(self._metric, self._dataset, self._y_valid, output)
-            self._context.report(step, value)
+            self._context.report(step, self._score(self._y_valid, output))
         return False
 
 
@@ -94,6 +91,7 @@ def xgboost_objective(params: Params, context: TrialContext) -> float:
     :data:`DEFAULTS`."""
     merged = merge_params("xgboost", params, DEFAULTS)
     dataset, metric = resolve_setup(context.setup)
+    score = pruning_score(context.setup, dataset, metric)
     n_rounds = int(merged["n_estimators"])
 
     def fit_predict(
@@ -107,7 +105,7 @@ def xgboost_objective(params: Params, context: TrialContext) -> float:
         dvalid = xgb.DMatrix(X_valid, nthread=context.threads)
         callbacks: list[xgb.callback.TrainingCallback] = []
         if fold == 0:
-            callbacks.append(_ReportCallback(context, dataset, metric, dvalid, y_valid, n_rounds))
+            callbacks.append(_ReportCallback(context, score, dvalid, y_valid, n_rounds))
         booster = xgb.train(
             _booster_params(merged, dataset, context, fold),
             dtrain,

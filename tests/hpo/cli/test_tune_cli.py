@@ -60,6 +60,11 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
     ("unknown metric", {"metric": "auc-pr"}, "metric"),
     ("objective does not import", {"objective": "no_such_pkg.mod:fn"}, "no_such_pkg.mod:fn"),
     ("unknown sampler", {"sampler": "bayes"}, "unknown sampler 'bayes'"),
+    (
+        "pruning metric that does not fit",
+        {"pruner": {"name": "median", "metric": "rmse"}},
+        "pruner.metric: metric 'rmse' fits regression tasks only",
+    ),
 ]
 
 

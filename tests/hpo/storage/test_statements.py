@@ -61,7 +61,9 @@ def test_errors_are_sqlalchemys_and_leave_the_connection_usable(engine: Engine, 
     with pytest.raises(IntegrityError):
         runner.run(f"INSERT INTO {table} VALUES (1, 'again')", {})
     with pytest.raises(IntegrityError):  # in a multi-statement message too; nothing is kept
-        runner.run(f"INSERT INTO {table} VALUES (5, 'x'); INSERT INTO {table} VALUES (1, 'y')", None)
+        runner.run(
+            f"INSERT INTO {table} VALUES (5, 'x'); INSERT INTO {table} VALUES (1, 'y')", None
+        )
     rows = runner.run(f"SELECT k, v FROM {table} ORDER BY k", {})
     assert [tuple(r) for r in rows] == [(1, "a")]
     with engine.begin() as conn:

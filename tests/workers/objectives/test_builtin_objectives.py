@@ -147,3 +147,21 @@ def test_torch_sgd_tanh_dropout_runs() -> None:
     }
     score = torch_mlp_objective(params, _context("breast_cancer", "roc_auc", lambda s, v: None))
     assert 0.9 < score <= 1.0
+
+
+def test_intermediate_values_use_the_pruning_metric_oriented_like_the_study() -> None:
+    """An accuracy study pruned on log loss reports minus the fold's log loss (so that higher is
+    better, as for accuracy); the trial's value is still the accuracy."""
+    params = {"n_estimators": 30, "num_leaves": 8}
+    plain, on_log_loss = Recorder(), Recorder()
+    accuracy = lightgbm_objective(params, _context("wine", "accuracy", plain))
+    setup = EvaluationSetup(
+        dataset="wine", metric="accuracy", cv_folds=3, seed=7, pruning_metric="log_loss"
+    )
+    context = TrialContext(trial_number=0, device="cpu", setup=setup, report=on_log_loss)
+    assert lightgbm_objective(params, context) == accuracy
+    assert [s for s, _ in on_log_loss.calls] == [s for s, _ in plain.calls]
+    assert all(0.0 < v <= 1.0 for _, v in plain.calls)  # accuracies
+    losses = [-v for _, v in on_log_loss.calls]
+    assert all(v > 0.0 for v in losses)
+    assert losses[-1] < losses[0]  # the loss falls as rounds are added
