@@ -15,8 +15,12 @@ Each run starts in a fresh process, runs ``--warmup`` trials (the first read of 
 stock Optuna's cache loading every trial, is not timed), then ``--trials`` timed trials with the
 same six params as the loaded trials and a trivial objective (random sampler: this measures the
 store, not a sampler whose own work grows with the study, such as TPE). The latency of a trial is
-the wall time between the ends of consecutive trials; the table shows medians. Stores alternate,
-so load on a shared machine hits both alike.
+the wall time between the ends of consecutive trials; the table shows medians and p90 over the
+trials of every run of that size, loop and store. All studies are loaded first; then the fast
+store runs ``--repeats`` times round-robin over the sizes (stock once, in the first round: it is
+slow, and its growth is not what is tested), so that a slow spell of the machine or its disk
+hits every size alike. The runs add their trials to the studies (the 1,000-trial study ends near
+2,400).
 
     HPO_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test \\
         python -m benchmarks.store_latency --sizes 1000 10000 100000
@@ -179,7 +183,11 @@ def _child(url: str, args: tuple[Any, ...], queue: Any) -> None:
         queue.put(f"{type(exc).__name__}: {exc}")
 
 
-def measure(url: str, study_name: str, loop: str, store: str, warmup: int, n: int) -> Measure:
+def measure(
+    url: str, study_name: str, loop: str, store: str, warmup: int, n: int
+) -> tuple[list[float], float]:
+    """The latencies (s) of ``n`` trials after ``warmup``, run in a fresh process, and the
+    statements per trial."""
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(url, (study_name, loop, store, warmup, n), queue))
@@ -189,14 +197,20 @@ def measure(url: str, study_name: str, loop: str, store: str, warmup: int, n: in
     if isinstance(out, str):
         raise RuntimeError(f"the measuring process failed: {out}")
     latencies, statements = out
+    return list(latencies), float(statements)
+
+
+def summarize(size: int, loop: str, store: str, runs: list[tuple[list[float], float]]) -> Measure:
+    """Median and p90 over the latencies of all ``runs`` pooled."""
+    latencies = [x for run, _ in runs for x in run]
     q = statistics.quantiles(latencies, n=10)
     return Measure(
-        size=0,
+        size=size,
         loop=loop,
         store=store,
         median_ms=round(statistics.median(latencies) * 1e3, 2),
         p90_ms=round(q[-1] * 1e3, 2),
-        statements_per_trial=round(statements, 1),
+        statements_per_trial=round(statistics.mean(s for _, s in runs), 1),
     )
 
 
@@ -280,6 +294,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--fast-trials", type=int, default=200)
     parser.add_argument("--stock-trials", type=int, default=60)
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="fast-store runs per (size, loop), round-robin over the sizes (stock: one)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the generated studies")
     args = parser.parse_args(argv)
 
@@ -293,29 +313,33 @@ def main(argv: list[str] | None = None) -> int:
     url = database_url()
     storage = get_storage(_settings(url, True))  # tables and indexes, before any timing
     print(f"load before: {os.getloadavg()}", flush=True)
-    measures: list[Measure] = []
-    for size in args.sizes:
-        name = f"bench-latency-{size}-{uuid.uuid4().hex[:6]}"
-        started = time.perf_counter()
-        generate_study(storage, name, size, n_running=0, n_waiting=0, sampler="random")
-        _vacuum(url)
-        print(
-            f"{name}: {size} trials loaded and vacuumed in {time.perf_counter() - started:.1f} s",
-            flush=True,
-        )
-        try:
-            for loop in args.loops:
-                for store in ("fast", "stock"):
-                    n = args.fast_trials if store == "fast" else args.stock_trials
-                    m = measure(url, name, loop, store, args.warmup, n)
-                    m = Measure(
-                        size, m.loop, m.store, m.median_ms, m.p90_ms, m.statements_per_trial
-                    )
-                    print(f"  {m}", flush=True)
-                    measures.append(m)
-        finally:
-            if not args.keep:
+    names: dict[int, str] = {}
+    runs: dict[tuple[int, str, str], list[tuple[list[float], float]]] = {}
+    try:
+        for size in args.sizes:
+            name = names[size] = f"bench-latency-{size}-{uuid.uuid4().hex[:6]}"
+            started = time.perf_counter()
+            generate_study(storage, name, size, n_running=0, n_waiting=0, sampler="random")
+            _vacuum(url)
+            print(f"{name}: {size} trials, loaded and vacuumed in "
+                  f"{time.perf_counter() - started:.1f} s", flush=True)  # fmt: skip
+        # Round-robin over the sizes, so that a slow spell of the machine or its disk hits
+        # every size alike rather than one of them.
+        for repeat in range(args.repeats):
+            for size in args.sizes:
+                for loop in args.loops:
+                    for store in ("fast", "stock") if repeat == 0 else ("fast",):
+                        n = args.fast_trials if store == "fast" else args.stock_trials
+                        run = measure(url, names[size], loop, store, args.warmup, n)
+                        runs.setdefault((size, loop, store), []).append(run)
+                        median_ms = statistics.median(run[0]) * 1e3
+                        print(f"  rep {repeat} {size:>6} {loop:<7} {store:<5} "
+                              f"{median_ms:.2f} ms/trial", flush=True)  # fmt: skip
+    finally:
+        if not args.keep:
+            for name in names.values():
                 _drop_study(url, name)
+    measures = [summarize(*key, found) for key, found in runs.items()]
     print(f"load after: {os.getloadavg()}", flush=True)
     print(markdown(measures))
     return 0

@@ -2,8 +2,9 @@
 
 Every statement reads or writes Optuna's own tables with the rows Optuna itself writes; only the
 way they are written differs (one statement instead of an ORM round trip per row). Statements
-run through SQLAlchemy (``Connection.exec_driver_sql``), so they show in its events and are
-counted like any other; parameters use psycopg's ``%(name)s`` style.
+run on the engine's pooled psycopg connections (:mod:`hpo.storage.statements`), which reports
+each to the engine's ``before_cursor_execute`` listeners, so they are counted like any other;
+parameters use psycopg's ``%(name)s`` style.
 
 Trials are read with their params, values, attributes and intermediate values in one statement:
 one ``LATERAL`` aggregate per child table, each an index probe on ``trial_id``.
