@@ -64,6 +64,22 @@ def fleet(
         drop()
 
 
+@pytest.fixture(scope="module")
+def gpu_run(
+    fleet: LocalFleet, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`hpo tune --gpu-workers 1` on this GPU-less machine, started by the first test that asks
+    for it (so that its flow runs overlap that test's, on the other pool) and checked by
+    test_a_gpu_worker_without_a_gpu_fails_fast."""
+    study = f"gpu-{uuid.uuid4().hex[:8]}"
+    spec = _spec(tmp_path_factory.mktemp("gpu"), 0.1)
+    proc = _tune(fleet, spec, "--n-trials", "4", "--gpu-workers", "1", "--study", study)
+    yield study, proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
+
+
 def _spec(tmp_path: Path, sleep_s: float, **extra: Any) -> str:
     params = {
         "x": {"type": "float", "low": -3.0, "high": 5.0},
@@ -97,9 +113,12 @@ def _trials(fleet: LocalFleet, study: str) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=study, storage=fleet.study_db_url).trials
 
 
-def test_exact_budget_and_grid_through_the_deployments(fleet: LocalFleet, tmp_path: Path) -> None:
+def test_exact_budget_and_grid_through_the_deployments(
+    fleet: LocalFleet, tmp_path: Path, gpu_run: tuple[str, subprocess.Popen[str]]
+) -> None:
     """Two tune runs at once on the same two workers: a TPE study must end with exactly its
-    budget, shared by two flow-run processes; a grid study must run each point exactly once."""
+    budget, shared by two flow-run processes; a grid study must run each point exactly once.
+    (The GPU-pool run of ``gpu_run`` runs meanwhile; its own test checks it.)"""
     study, grid_study = f"pools-{uuid.uuid4().hex[:8]}", f"grid-{uuid.uuid4().hex[:8]}"
     (tmp_path / "tpe").mkdir()
     (tmp_path / "grid").mkdir()
@@ -201,12 +220,12 @@ def test_postgres_restart_mid_study(
     assert states["RUNNING"] == 0
 
 
-def test_a_gpu_worker_without_a_gpu_fails_fast(fleet: LocalFleet, tmp_path: Path) -> None:
+def test_a_gpu_worker_without_a_gpu_fails_fast(
+    fleet: LocalFleet, gpu_run: tuple[str, subprocess.Popen[str]]
+) -> None:
     """This machine has no GPU: a worker on the GPU pool (device pinned, GPU slot created) must
     fail its run at once with the device error, and the tune run must say so."""
-    study = f"gpu-{uuid.uuid4().hex[:8]}"
-    proc = _tune(fleet, _spec(tmp_path, 0.1), "--n-trials", "4", "--gpu-workers", "1",
-                 "--study", study)  # fmt: skip
+    study, proc = gpu_run
     out, _ = proc.communicate(timeout=240)
     assert proc.returncode != 0
     assert "device 'cuda' was requested but no usable GPU is visible" in out
