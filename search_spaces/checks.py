@@ -29,16 +29,12 @@ def check_spec(spec: SearchSpaceSpec, sampler: str, *, source: str = "<spec>") -
         if spec.dataset is not None:
             field = "dataset"
             dataset = load_dataset(spec.dataset)
-        if spec.metric is not None:
-            field = "metric"
-            metric = get_metric(spec.metric)
-            if spec.dataset is not None:
-                check_metric_fits(metric, dataset)
-        if spec.pruner.metric is not None:
-            field = "pruner.metric"
-            pruning = get_metric(spec.pruner.metric)
-            if spec.dataset is not None:
-                check_metric_fits(pruning, dataset)
+        for where, metric_name in (("metric", spec.metric), ("pruner.metric", spec.pruner.metric)):
+            if metric_name is not None:
+                field = where  # named in the error, below
+                metric = get_metric(metric_name)
+                if spec.dataset is not None:
+                    check_metric_fits(metric, dataset)
         field = "sampler"
         build_sampler(sampler, spec, spec.seed)
     except HpoError as exc:
