@@ -1,0 +1,89 @@
+"""The wheel is the package: built from the checkout, installed into a fresh venv outside it, it
+imports every module (hpo.flows, hpo.workers, ... come from the package-dir mapping, not from
+symlinks), carries its data files, and runs ``hpo tune`` end to end."""
+
+from __future__ import annotations
+
+import os
+import site
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import optuna
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Run inside the fresh venv: every module imports, from the venv, with its data files.
+_CHECK = """
+import importlib, pkgutil, sys
+import hpo
+names = [m.name for m in pkgutil.walk_packages(hpo.__path__, "hpo.")]
+for name in names:
+    if name != "hpo.__main__":  # that one runs the CLI
+        importlib.import_module(name)
+from importlib import resources
+import hpo.flows, hpo.infra, hpo.search_spaces
+data = [
+    resources.files("hpo.search_spaces") / "specs" / "branin.yaml",
+    resources.files("hpo.infra") / "pools" / "cpu.json",
+    resources.files("hpo.infra") / "pgbouncer" / "pgbouncer.ini",
+]
+assert all(p.is_file() for p in data), data
+print(hpo.__file__)
+print(hpo.flows.__file__)
+print(len(names))
+"""
+
+
+@pytest.mark.slow
+def test_wheel_installs_and_runs_outside_the_checkout(
+    tmp_path: Path, pg_url: str, study_name: str
+) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(REPO), "-w", tmp_path],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
+    (wheel,) = tmp_path.glob("prefect_hpo-*.whl")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
+    python = venv / "bin" / "python"
+    # Dependencies come from this interpreter's site-packages, added as plain path entries: the
+    # .pth files there (the checkout's editable finder among them) are not run.
+    (next(venv.glob("lib/python3*/site-packages")) / "deps.pth").write_text(
+        "\n".join(site.getsitepackages()) + "\n"
+    )
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", wheel],
+        check=True,
+        capture_output=True,
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(HPO_DATABASE_URL=pg_url, PREFECT_HOME=str(tmp_path / "prefect"))
+    run = subprocess.run(
+        [python, "-c", _CHECK], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    hpo_file, flows_file, n_modules = run.stdout.split()
+    assert Path(hpo_file).is_relative_to(venv) and Path(flows_file).is_relative_to(venv)
+    with zipfile.ZipFile(wheel) as whl:
+        py_files = [n for n in whl.namelist() if n.endswith(".py")]
+    assert "hpo/flows/tune_pools.py" in py_files and "hpo/workers/objectives/base.py" in py_files
+    assert int(n_modules) == len(py_files) - 1 > 80  # every module but hpo itself was imported
+
+    proc = subprocess.run(
+        [venv / "bin" / "hpo", "tune", "branin", "--n-trials", "5", "--study", study_name],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    study = optuna.load_study(study_name=study_name, storage=pg_url)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 5
+    assert study.best_value == min(t.value for t in study.trials if t.value is not None)
