@@ -33,8 +33,10 @@ from pathlib import Path
 import optuna
 import yaml
 
-from hpo.infra.local_fleet import PROJECT_DIR, LocalFleet, create_prefect_database
+from hpo.infra.local_fleet import LocalFleet, create_prefect_database
 from hpo.store import database_url
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]  # the checkout: benchmarks.objectives lives here
 
 SPEC = {
     "name": "bench-sleep",
@@ -118,7 +120,9 @@ def main() -> None:
     spec = home / "spec.yaml"
     spec.write_text(yaml.safe_dump(SPEC))
     prefect_db, drop_prefect_db = create_prefect_database(url)
-    fleet = LocalFleet(home=home, study_db_url=url, prefect_db_url=prefect_db)
+    fleet = LocalFleet(
+        home=home, study_db_url=url, prefect_db_url=prefect_db, user_code=(PROJECT_DIR,)
+    )
     results: list[Result] = []
     try:
         fleet.start_server()

@@ -1,5 +1,7 @@
 """A whole fleet on one machine, as real processes: a ``prefect server``, the work pools, the
-deployments of ``prefect.yaml`` and N ``prefect worker`` processes.
+deployments (``hpo deploy``) and N ``prefect worker`` processes. Every process runs the installed
+``hpo`` package with this interpreter, whose venv is taken off PATH (as if never activated);
+``user_code`` puts the caller's own modules (objectives) on their path.
 
 Used by the integration tests and the fan-out benchmark; also a recipe for a real installation
 (every step is the command a person would type). The Prefect server's own database is PostgreSQL
@@ -25,8 +27,6 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from hpo.store import libpq_url
-
-PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 
 def create_prefect_database(study_db_url: str) -> tuple[str | None, Callable[[], None]]:
@@ -70,6 +70,7 @@ class LocalFleet:
     study_db_url: str
     prefect_db_url: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    user_code: tuple[Path, ...] = ()  # PYTHONPATH of every process: modules of user objectives
     port: int = field(default_factory=free_port)
     server: subprocess.Popen[bytes] | None = None
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -90,9 +91,16 @@ class LocalFleet:
                 "PREFECT_WORKER_PREFETCH_SECONDS": "5",
                 "PREFECT_LOGGING_LEVEL": "INFO",
                 "HPO_DATABASE_URL": self.study_db_url,
-                "PYTHONPATH": str(PROJECT_DIR),
             }
         )
+        env.pop("PYTHONPATH", None)
+        if sys.prefix != sys.base_prefix:  # a venv: prove nothing runs from PATH (no activation)
+            bin_dir = os.path.dirname(sys.executable)
+            env["PATH"] = os.pathsep.join(
+                p for p in env.get("PATH", "").split(os.pathsep) if p != bin_dir
+            )
+        if self.user_code:
+            env["PYTHONPATH"] = os.pathsep.join(str(p) for p in self.user_code)
         if self.prefect_db_url:
             env["PREFECT_API_DATABASE_CONNECTION_URL"] = self.prefect_db_url
         env.update(self.extra_env)
@@ -132,7 +140,7 @@ class LocalFleet:
         return subprocess.run(
             [sys.executable, "-m", "hpo", *args],
             env=self.env,
-            cwd=PROJECT_DIR,
+            cwd=self.home,
             capture_output=True,
             text=True,
             timeout=timeout_s,
@@ -164,7 +172,7 @@ class LocalFleet:
                 *gpu_args,
             ],  # fmt: skip
             env=self.env,
-            cwd=PROJECT_DIR,
+            cwd=self.home,
             stdout=self._log(f"worker-{name}"),
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -5,7 +5,6 @@ symlinks), carries its data files, and runs ``hpo tune`` end to end."""
 from __future__ import annotations
 
 import os
-import site
 import subprocess
 import sys
 import zipfile
@@ -30,8 +29,12 @@ data = [
     resources.files("hpo.search_spaces") / "specs" / "branin.yaml",
     resources.files("hpo.infra") / "pools" / "cpu.json",
     resources.files("hpo.infra") / "pgbouncer" / "pgbouncer.ini",
+    resources.files("hpo.flows") / "prefect.yaml",
 ]
 assert all(p.is_file() for p in data), data
+outside = [m.__name__ for m in list(sys.modules.values())
+           if m.__name__.split(".")[0] == "hpo" and not m.__file__.startswith(sys.prefix)]
+assert not outside, outside
 print(hpo.__file__)
 print(hpo.flows.__file__)
 print(len(names))
@@ -53,10 +56,9 @@ def test_wheel_installs_and_runs_outside_the_checkout(
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
     python = venv / "bin" / "python"
     # Dependencies come from this interpreter's site-packages, added as plain path entries: the
-    # .pth files there (the checkout's editable finder among them) are not run.
-    (next(venv.glob("lib/python3*/site-packages")) / "deps.pth").write_text(
-        "\n".join(site.getsitepackages()) + "\n"
-    )
+    # .pth files there (a checkout's editable finder among them) are not run.
+    deps = [p for p in sys.path if p.endswith("site-packages")]
+    (next(venv.glob("lib/python3*/site-packages")) / "deps.pth").write_text("\n".join(deps))
     subprocess.run(
         [sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", wheel],
         check=True,

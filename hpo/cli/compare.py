@@ -95,9 +95,9 @@ def run(args: argparse.Namespace) -> int:
         f"({budgets} trials) · store {mask_url(str(storage.url))}"
     )
     if on_pools:
-        from hpo.cli.fleet import _require_server
+        from hpo.cli.prefect_api import require_server
 
-        _require_server()
+        require_server()
     stop = threading.Event()
     poller = None
     if not args.no_progress and not args.json:

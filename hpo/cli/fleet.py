@@ -1,23 +1,23 @@
 """``hpo pools create``, ``hpo worker start``, ``hpo deploy``: the Prefect side of a fleet.
 
 All three talk to the Prefect server at ``PREFECT_API_URL``; none of them ever sends the study
-store's URL to Prefect (workers read it from their own environment).
+store's URL to Prefect (workers read it from their own environment). Prefect runs as
+``sys.executable -m prefect``: the interpreter of this ``hpo``, whatever PATH holds.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
-import shutil
 import socket
 import subprocess
 import sys
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
+from hpo.cli.prefect_api import require_server
 from hpo.errors import ConfigError
-
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
 def register(sub: Any) -> None:
@@ -36,25 +36,22 @@ def register(sub: Any) -> None:
     start.add_argument("--name", help="worker name (default: pool-host-gpu)")
     start.set_defaults(handler=worker_start)
 
-    deploy = sub.add_parser("deploy", help="create the deployments of prefect.yaml")
+    deploy = sub.add_parser("deploy", help="create the deployments (hpo/flows/prefect.yaml)")
     deploy.set_defaults(handler=deploy_all)
 
 
-def _require_server() -> str:
-    from prefect.settings import PREFECT_API_URL
-
-    url = PREFECT_API_URL.value()
-    if not url:
+def prefect_command(*args: str) -> list[str]:
+    """``python -m prefect ARGS`` with this interpreter; exit 2 naming Prefect if it is absent."""
+    if importlib.util.find_spec("prefect") is None:
         raise ConfigError(
-            "this command needs a Prefect server, but PREFECT_API_URL is not set",
-            fix="start one (`prefect server start`) and export "
-            "PREFECT_API_URL=http://127.0.0.1:4200/api",
+            f"Prefect is not installed in {sys.executable}",
+            fix="pip install prefect-hpo (it depends on prefect)",
         )
-    return str(url)
+    return [sys.executable, "-m", "prefect", *args]
 
 
 def pools_create(args: argparse.Namespace) -> int:
-    _require_server()
+    require_server()
     from hpo.infra.pools import POOLS, create_pools
 
     kinds = tuple(args.kind or POOLS)
@@ -69,17 +66,17 @@ def worker_command(kind: str, gpu: int | None, limit: int, name: str | None) -> 
 
     spec = pool(kind)
     default_name = f"{kind}-{socket.gethostname()}" + (f"-gpu{gpu}" if gpu is not None else "")
-    return [
-        "prefect", "worker", "start",
+    return prefect_command(
+        "worker", "start",
         "--pool", spec.name,
         "--type", "process",
         "--limit", str(limit),
         "--name", name or default_name,
-    ]  # fmt: skip
+    )  # fmt: skip
 
 
 def worker_start(args: argparse.Namespace) -> int:
-    _require_server()
+    require_server()
     from hpo.infra.pools import ensure_gpu_slot
 
     if args.pool == "gpu":
@@ -94,28 +91,19 @@ def worker_start(args: argparse.Namespace) -> int:
     elif args.gpu is not None:
         raise ConfigError("--gpu only applies to --pool gpu", fix="drop --gpu")
     argv = worker_command(args.pool, args.gpu, args.limit, args.name)
-    exe = shutil.which(argv[0])
-    if exe is None:
-        raise ConfigError("the `prefect` command is not on PATH", fix="pip install -e .")
     sys.stdout.flush()
-    os.execv(exe, argv)  # the worker replaces this process: signals reach Prefect directly
+    os.execv(argv[0], argv)  # the worker replaces this process: signals reach Prefect directly
 
 
 def deploy_all(args: argparse.Namespace) -> int:
-    _require_server()
-    prefect_yaml = PROJECT_DIR / "prefect.yaml"
-    if not prefect_yaml.exists():
-        raise ConfigError(
-            f"{prefect_yaml} not found: deployments are made from a checkout of the repository",
-            fix="run `hpo deploy` from a git checkout installed with `pip install -e .`",
+    require_server()
+    # The deployments ship with the package; their entrypoints are installed modules, so this
+    # works from any directory and the workers need the package, not a checkout.
+    with resources.as_file(resources.files("hpo.flows") / "prefect.yaml") as prefect_yaml:
+        proc = subprocess.run(
+            prefect_command("--no-prompt", "deploy", "--all", "--prefect-file", str(prefect_yaml)),
+            check=False,
         )
-    os.environ["HPO_PROJECT_DIR"] = str(PROJECT_DIR)
-    prefect = shutil.which("prefect") or "prefect"
-    proc = subprocess.run(
-        [prefect, "--no-prompt", "deploy", "--all", "--prefect-file", str(prefect_yaml)],
-        cwd=PROJECT_DIR,
-        check=False,
-    )
     if proc.returncode != 0:
         raise ConfigError(
             f"`prefect deploy` failed with exit code {proc.returncode} (its output is above)",

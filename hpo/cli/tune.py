@@ -94,9 +94,9 @@ def run(args: argparse.Namespace) -> int:
     )
     on_pools = args.cpu_workers + args.gpu_workers > 0
     if on_pools:
-        from hpo.cli.fleet import _require_server
+        from hpo.cli.prefect_api import require_server
 
-        _require_server()
+        require_server()
     stop = threading.Event()
     poller = None
     if not args.no_progress and not args.json:

@@ -1,4 +1,5 @@
-"""Lineage of a promoted configuration: which data and which code produced it."""
+"""Lineage of a promoted configuration: which data and which code produced it (promotions
+layer)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+import hpo
 
 
 def dataset_fingerprint(name: str | None) -> str | None:
@@ -27,22 +28,26 @@ def dataset_fingerprint(name: str | None) -> str | None:
 
 @cache
 def code_version() -> str:
-    """``prefect-hpo <version>``, plus the git commit (and ``-dirty``) when run from a checkout."""
+    """``prefect-hpo <version>``, plus the git commit (and ``-dirty``) when the running package is
+    a git checkout's (an editable install): git finds the repository from the package's own
+    folder, and only if it tracks the package's files."""
     try:
         text = f"prefect-hpo {version('prefect-hpo')}"
     except PackageNotFoundError:
         text = "prefect-hpo (not installed)"
-    if (PROJECT_DIR / ".git").exists():
-        try:
-            sha = subprocess.run(
-                ["git", "-C", str(PROJECT_DIR), "rev-parse", "--short=12", "HEAD"],
-                capture_output=True, text=True, timeout=5, check=True,
-            ).stdout.strip()  # fmt: skip
-            dirty = subprocess.run(
-                ["git", "-C", str(PROJECT_DIR), "status", "--porcelain", "--untracked-files=no"],
-                capture_output=True, text=True, timeout=5, check=True,
-            ).stdout.strip()  # fmt: skip
-            text += f" git {sha}{'-dirty' if dirty else ''}"
-        except (OSError, subprocess.SubprocessError):
-            pass
+    package = Path(hpo.__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(package), *args],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()  # fmt: skip
+
+    try:
+        git("ls-files", "--error-unmatch", "__init__.py")  # fails outside a checkout
+        sha = git("rev-parse", "--short=12", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+        text += f" git {sha}{'-dirty' if dirty else ''}"
+    except (OSError, subprocess.SubprocessError):
+        pass  # a wheel install, or no git: the version says it
     return text

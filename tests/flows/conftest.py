@@ -7,6 +7,8 @@ import pytest
 
 from hpo.infra.local_fleet import LocalFleet, create_prefect_database
 
+REPO = Path(__file__).resolve().parents[2]
+
 
 @pytest.fixture(scope="package")  # stopped when tests/flows ends: its connections go with it
 def shared_fleet(tmp_path_factory: pytest.TempPathFactory, pg_url: str) -> Iterator[LocalFleet]:
@@ -19,6 +21,7 @@ def shared_fleet(tmp_path_factory: pytest.TempPathFactory, pg_url: str) -> Itera
         home=home,
         study_db_url=pg_url,
         prefect_db_url=prefect_db,
+        user_code=(REPO,),  # tests.objectives_fixture
         extra_env={"HPO_ARTIFACTS_DIR": str(home / "artifacts")},
     )
     try:

@@ -34,7 +34,7 @@ def test_compare_on_the_pools(fleet: LocalFleet, tmp_path: Path) -> None:
             "--target", "5.0", "--output", str(tmp_path), "--json",
         ],
         env=fleet.env,
-        cwd=fleet.env["PYTHONPATH"],
+        cwd=fleet.home,
         capture_output=True,
         text=True,
         timeout=300,

@@ -4,6 +4,7 @@ trials, promoted through the gate; and its nightly schedule in prefect.yaml."""
 from __future__ import annotations
 
 import uuid
+from importlib import resources
 from pathlib import Path
 
 import optuna
@@ -12,8 +13,6 @@ import yaml
 from hpo.flows.retune import retune_flow
 from hpo.promotions import registry
 from hpo.store import get_storage
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_retune_warm_starts_and_promotes(prefect_server: None, pg_url: str, tmp_path: Path) -> None:
@@ -50,8 +49,8 @@ def test_retune_warm_starts_and_promotes(prefect_server: None, pg_url: str, tmp_
 
 
 def test_the_nightly_retune_is_scheduled_in_prefect_yaml() -> None:
-    config = yaml.safe_load((REPO / "prefect.yaml").read_text())
-    retune = next(d for d in config["deployments"] if d["entrypoint"].endswith(":retune_flow"))
+    config = yaml.safe_load((resources.files("hpo.flows") / "prefect.yaml").read_text())
+    retune = next(d for d in config["deployments"] if d["entrypoint"].endswith(".retune_flow"))
     assert retune["schedules"][0]["cron"] == "0 2 * * *"
     assert retune["work_pool"]["name"] == "hpo-control"
     train = next(d for d in config["deployments"] if d["name"] == "train-best")

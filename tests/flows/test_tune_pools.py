@@ -27,6 +27,8 @@ from hpo.infra.embedded_postgres import ensure_embedded_server, restart_embedded
 from hpo.infra.local_fleet import LocalFleet, create_prefect_database
 from hpo.settings import DatabaseSettings
 
+REPO = Path(__file__).resolve().parents[2]
+
 pytestmark = pytest.mark.slow
 
 GRACE_S = 4
@@ -47,6 +49,7 @@ def fleet(
         home=Path(tmp_path_factory.mktemp("fleet")),
         study_db_url=study_db,
         prefect_db_url=prefect_db,
+        user_code=(REPO,),  # tests.objectives_fixture
         extra_env={
             "HPO_WORKER_HEARTBEAT_INTERVAL_S": "1",
             "HPO_WORKER_GRACE_PERIOD_S": str(GRACE_S),
@@ -96,7 +99,7 @@ def _tune(fleet: LocalFleet, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "hpo", "tune", *args, "--no-progress"],
         env=fleet.env,
-        cwd=fleet.env["PYTHONPATH"],
+        cwd=fleet.home,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
