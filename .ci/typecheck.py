@@ -35,7 +35,8 @@ def sources() -> list[BuildSource]:
 
 
 def main() -> int:
-    _, options = process_options(["--config-file", str(ROOT / "pyproject.toml")])
+    # `-c ""` only satisfies the option parser; the sources are the ones above.
+    _, options = process_options(["--config-file", str(ROOT / "pyproject.toml"), "-c", ""])
     result = build.build(sources(), options, stdout=sys.stdout, stderr=sys.stderr)
     for line in result.errors:
         print(line)
