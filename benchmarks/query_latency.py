@@ -199,7 +199,7 @@ def main() -> int:
         "* Every client call above is a few SQL statements in one read-only transaction (the",
         "  study's id, directions, trial-id range and buckets; then the page with its params and",
         "  attributes; the count when asked for); nothing loads the study into Python.",
-        "* Indexes (`hpo/query/indexes.py`, made once per store by `hpo.store`):",
+        "* Indexes (`hpo/storage/query_indexes.py`, made once per store by `hpo.store`):",
         "  `ix_hpo_trials_study_number` (pages by number stop after the page),",
         "  `ix_hpo_trials_study_trial` (a study's id range and buckets, counts by state) and",
         "  `ix_hpo_trial_values_bucket` (each bucket of 32,768 trial ids in value order).",

@@ -118,14 +118,14 @@ def _measure(url: str, study_name: str, loop: str, store: str, warmup: int, n: i
 
     first = _trial_count(url, study_name)
     if loop == "optuna":
-        from hpo.storage import FastRDBStorage
+        from hpo.storage import FastRDBStorage, optuna_storage
 
         rdb = (
             FastRDBStorage(url, ensure_indexes=False)
             if store == "fast"
             else optuna.storages.RDBStorage(url)
         )
-        storage = rdb.direct if isinstance(rdb, FastRDBStorage) else rdb
+        storage = optuna_storage(rdb)
         sampler = optuna.samplers.RandomSampler(seed=1)
         event.listen(rdb.engine, "before_cursor_execute", counter)
         study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)

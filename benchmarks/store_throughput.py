@@ -5,7 +5,7 @@ One run, one PostgreSQL, a trivial objective (two params, no work), for each P i
 * loop ``optuna``: each process runs ``study.optimize(objective, n_trials=N/P)``, the usual way
   to parallelise Optuna on one machine; this is the store alone.
   ``stock``: ``optuna.storages.RDBStorage(url)`` (what ``optuna.create_study(storage=url)``
-  builds); ``fast``: ``hpo.storage.FastRDBStorage(url).direct``.
+  builds); ``fast``: ``hpo.storage.optuna_storage(FastRDBStorage(url))``.
 * loop ``service``: each process runs this service's trial loop (``run_worker``: exact-budget
   claims, the worker/host/pool/device user attributes, heartbeats) on a study of N trials,
   with ``HPO_DATABASE_FAST_STORE`` false (``stock``) or true (``fast``).
@@ -128,14 +128,14 @@ def _run_job(url: str, index: int, job: Job, barrier: Barrier) -> Outcome:
         count[0] += statement_count(statement)
 
     if job.loop == "optuna":
-        from hpo.storage import FastRDBStorage
+        from hpo.storage import FastRDBStorage, optuna_storage
 
         rdb = (
             optuna.storages.RDBStorage(url)
             if job.store == "stock"
             else FastRDBStorage(url, ensure_indexes=False)
         )
-        storage = rdb.direct if isinstance(rdb, FastRDBStorage) else rdb
+        storage = optuna_storage(rdb)
         sampler: optuna.samplers.BaseSampler = (
             optuna.samplers.TPESampler(seed=job.seed + index)
             if job.sampler == "tpe"

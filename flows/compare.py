@@ -24,9 +24,9 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, ConfigDict
 
 from hpo.compare.groups import set_status
+from hpo.compare.models import ComparisonReport
 from hpo.compare.plan import ComparisonPlan, MemberPlan, plan_comparison
 from hpo.compare.render import ReportFiles, render_markdown, table_rows
-from hpo.compare.report import ComparisonReport
 from hpo.compare.run import ComparisonOutcome, comparison_settings, finish_group, start_group
 from hpo.flows.tune import trial_worker_task
 from hpo.search_spaces.schema import SearchSpaceSpec

@@ -32,6 +32,9 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from hpo.errors import ConfigError, StoreUnavailableError
 from hpo.settings import HpoSettings, get_settings
+from hpo.storage import FastRDBStorage
+from hpo.storage.indexes import ensure_store_indexes
+from hpo.storage.query_indexes import ensure_query_indexes
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -116,11 +119,6 @@ def _build_storage(url: str, settings: HpoSettings) -> optuna.storages.RDBStorag
             **({"prepare_threshold": None} if db.pgbouncer else {}),
         },
     }
-    # Imported before the lock: held by every process that starts, it must not wait on imports.
-    from hpo.query.indexes import ensure_query_indexes  # imported late: hpo.query uses us
-    from hpo.storage import FastRDBStorage
-    from hpo.storage.indexes import ensure_store_indexes
-
     with _translate_db_errors(url), _advisory_lock(url, SCHEMA_LOCK):
         storage: optuna.storages.RDBStorage
         with warnings.catch_warnings():

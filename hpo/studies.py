@@ -21,6 +21,7 @@ from hpo.samplers import build_pruner, build_sampler
 from hpo.search_spaces.schema import Direction, SearchSpaceSpec
 from hpo.storage import optuna_storage
 from hpo.store import LOCK_NAMESPACE
+from hpo.workers.metrics import get_metric
 
 
 class StudyPlan(BaseModel):
@@ -45,8 +46,6 @@ def effective_direction(spec: SearchSpaceSpec) -> Direction:
     if spec.direction is not None:
         return spec.direction
     if spec.metric is not None:
-        from hpo.workers.metrics import get_metric
-
         return get_metric(spec.metric).direction
     return "minimize"
 

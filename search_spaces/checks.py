@@ -1,20 +1,20 @@
 """Checks of a spec against the registries (objectives, datasets, metrics, samplers), run before
-anything starts so a wrong name fails in a second with a clear message, not mid-study."""
+anything starts so a wrong name fails in a second with a clear message, not mid-study. Core layer
+(see ARCHITECTURE.md): above the registries it checks against, unlike the rest of this folder."""
 
 from __future__ import annotations
 
 from hpo.errors import ConfigError, HpoError
 from hpo.samplers import build_sampler
 from hpo.search_spaces.schema import SearchSpaceSpec
+from hpo.workers.datasets import load_dataset
+from hpo.workers.metrics import check_metric_fits, get_metric
+from hpo.workers.objectives.registry import is_builtin, resolve_objective
+from hpo.workers.objectives.synthetic import is_synthetic
 
 
 def check_spec(spec: SearchSpaceSpec, sampler: str, *, source: str = "<spec>") -> None:
     """Raise an :class:`~hpo.errors.HpoError` naming ``source`` and the field at fault."""
-    from hpo.workers.datasets import load_dataset
-    from hpo.workers.metrics import check_metric_fits, get_metric
-    from hpo.workers.objectives.registry import is_builtin, resolve_objective
-    from hpo.workers.objectives.synthetic import is_synthetic
-
     field = "objective"
     try:
         resolve_objective(spec.objective)

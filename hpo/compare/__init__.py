@@ -14,9 +14,10 @@ See ``docs/compare.md``. Modules: ``plan`` (studies and fair budgets), ``groups`
 from __future__ import annotations
 
 from hpo.compare.groups import GroupRecord, MemberRecord, list_groups, load_group, load_report
+from hpo.compare.models import ComparisonReport, PairTest, SamplerResult, Spread
 from hpo.compare.plan import ComparisonPlan, MemberPlan, plan_comparison
 from hpo.compare.render import ReportFiles, render_markdown, table_rows, write_report_files
-from hpo.compare.report import ComparisonReport, PairTest, SamplerResult, Spread, build_report
+from hpo.compare.report import build_report
 from hpo.compare.run import ComparisonOutcome, run_comparison
 from hpo.compare.traces import RunTrace, load_traces
 

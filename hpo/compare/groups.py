@@ -44,8 +44,8 @@ from hpo.store import LOCK_NAMESPACE, SCHEMA_LOCK, get_storage
 from hpo.studies import effective_direction, spec_hash
 
 if TYPE_CHECKING:
+    from hpo.compare.models import ComparisonReport
     from hpo.compare.plan import ComparisonPlan
-    from hpo.compare.report import ComparisonReport
 
 GroupStatus = Literal["running", "done", "failed"]
 
@@ -289,7 +289,7 @@ def load_report(
     group: str, *, storage: optuna.storages.RDBStorage | None = None
 ) -> ComparisonReport:
     """The report of comparison group ``group``, as the flow stored it."""
-    from hpo.compare.report import ComparisonReport
+    from hpo.compare.models import ComparisonReport
 
     storage = _storage(storage)
     with storage.engine.connect() as conn:

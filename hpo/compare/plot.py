@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hpo.compare.report import ComparisonReport
+from hpo.compare.models import ComparisonReport
 
 _FLOOR = 1e-9  # regrets are drawn no lower than this on the log scale
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from hpo.compare.models import ComparisonReport, Spread
 from hpo.compare.plot import plot_convergence
-from hpo.compare.report import ComparisonReport, Spread
 from hpo.compare.verdict import num, pval
 
 

@@ -16,126 +16,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
+from hpo.compare.models import ComparisonReport, PairTest, SamplerResult, Spread
 from hpo.compare.plan import ComparisonPlan
 from hpo.compare.stats import bootstrap_gap_ci, holm, mann_whitney_p, min_p_value, sign_test_p
 from hpo.compare.traces import RunTrace
+from hpo.compare.verdict import verdict_text
 from hpo.studies import effective_direction, spec_hash
-
-
-class Spread(BaseModel):
-    """Median, quartiles and range of a few numbers."""
-
-    model_config = ConfigDict(frozen=True)
-
-    n: int
-    median: float
-    q1: float
-    q3: float
-    min: float
-    max: float
-
-    @classmethod
-    def of(cls, values: Sequence[float]) -> Spread | None:
-        if not values:
-            return None
-        q1, med, q3 = (float(v) for v in np.percentile(values, [25, 50, 75]))
-        return cls(n=len(values), median=med, q1=q1, q3=q3, min=min(values), max=max(values))
-
-
-class SamplerResult(BaseModel):
-    """One sampler over its runs."""
-
-    model_config = ConfigDict(frozen=True)
-
-    sampler: str
-    budget: int
-    note: str | None
-    studies: tuple[str, ...]
-    #: Runs in the statistics (grid: its one study counted once per seed).
-    runs: int
-    #: One run stands for every seed (grid): tested as a constant, not as a sample.
-    deterministic: bool
-    #: Per counted run: the best value at the budget (None: no trial completed).
-    final_values: tuple[float | None, ...]
-    best: Spread | None
-    regret: Spread | None
-    #: Median / quartiles over runs of the best value so far, after 1, 2, ... finished trials.
-    curve: tuple[float | None, ...]
-    curve_q1: tuple[float | None, ...]
-    curve_q3: tuple[float | None, ...]
-    #: Per study: finished trials, and seconds, until the best value reached the target.
-    trials_to_target: tuple[int | None, ...]
-    time_to_target_s: tuple[float | None, ...]
-    reached: int
-    #: Medians over studies, None when fewer than half of them reached the target.
-    median_trials_to_target: float | None
-    median_time_to_target_s: float | None
-    wall_s: Spread | None
-    compute_s: Spread | None
-    compute_s_total: float
-    finished_trials: int
-    failed_trials: int
-
-
-class PairTest(BaseModel):
-    """A sampler against the leader: Mann-Whitney U on the final bests (the sign test against a
-    constant when one side is deterministic), and a bootstrap interval of the median gap."""
-
-    model_config = ConfigDict(frozen=True)
-
-    sampler: str
-    leader: str
-    test: Literal["mann-whitney-u", "sign"]
-    n: int
-    n_leader: int
-    median: float
-    median_leader: float
-    #: Median of ``sampler`` minus median of ``leader``, in the objective's units, signed so that
-    #: a positive gap means ``sampler`` is worse; with its 95% bootstrap interval.
-    gap: float
-    gap_ci: tuple[float, float]
-    p_value: float
-    p_holm: float
-    significant: bool
-
-
-class ComparisonReport(BaseModel):
-    """Everything ``hpo compare`` reports, as stored in the group row and ``report.json``."""
-
-    model_config = ConfigDict(frozen=True)
-
-    group: str
-    spec_name: str
-    spec_hash: str
-    objective: str
-    direction: str
-    n_trials: int
-    seeds: tuple[int, ...]
-    samplers: tuple[str, ...]
-    metric: Literal["regret", "best value"]
-    known_optimum: float | None
-    target: float | None
-    target_source: str
-    alpha: float
-    results: tuple[SamplerResult, ...]
-    ranking: tuple[str, ...]
-    leader: str | None
-    tests: tuple[PairTest, ...]
-    verdict: str
-    notes: tuple[str, ...]
-    created_at: datetime
-
-    def result(self, sampler: str) -> SamplerResult:
-        return next(r for r in self.results if r.sampler == sampler)
-
-    def shown(self, value: float) -> float:
-        """A value in the report's metric: the regret when the optimum is known."""
-        return value - self.known_optimum if self.known_optimum is not None else value
 
 
 def known_optimum(objective: str, direction: str) -> float | None:
@@ -250,7 +139,6 @@ def build_report(
     alpha: float = 0.05,
 ) -> ComparisonReport:
     """The report of ``plan`` from its studies' traces (see :func:`hpo.compare.traces`)."""
-    from hpo.compare.verdict import verdict_text
 
     direction = effective_direction(plan.spec)
     sign = 1.0 if direction == "minimize" else -1.0

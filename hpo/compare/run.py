@@ -12,9 +12,10 @@ import optuna
 from pydantic import BaseModel, ConfigDict
 
 from hpo.compare.groups import GroupRecord, create_group, set_status
+from hpo.compare.models import ComparisonReport
 from hpo.compare.plan import ComparisonPlan
 from hpo.compare.render import ReportFiles, write_report_files
-from hpo.compare.report import ComparisonReport, build_report
+from hpo.compare.report import build_report
 from hpo.compare.traces import load_traces
 from hpo.settings import HpoSettings, get_settings, sized_for_threads
 from hpo.store import get_storage

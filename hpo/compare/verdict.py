@@ -8,10 +8,7 @@ verdict says so instead of naming a winner.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from hpo.compare.report import ComparisonReport, PairTest
+from hpo.compare.models import ComparisonReport, PairTest
 
 
 def num(x: float | None) -> str:

@@ -56,7 +56,7 @@ from hpo.settings import DatabaseSettings, HpoSettings
 from hpo.store import get_storage, unavailable
 
 if TYPE_CHECKING:
-    from hpo.compare.report import ComparisonReport
+    from hpo.compare.models import ComparisonReport
     from hpo.promotions.registry import Promotion
 
 

@@ -19,31 +19,11 @@ from sqlalchemy import Row
 
 from hpo.query.models import TrialRecord
 
-#: A trial value as one sortable float (NULL when the trial has no value). The expression index
-#: ``ix_hpo_trial_values_bucket`` (``hpo/query/indexes.py``) is built on this very expression,
-#: so ordering by it walks the index.
-VALUE_KEY = (
-    "CASE {v}value_type WHEN 'FINITE' THEN {v}value "
-    "WHEN 'INF_POS' THEN CAST('Infinity' AS double precision) "
-    "WHEN 'INF_NEG' THEN CAST('-Infinity' AS double precision) END"
-)
-
-
-def value_key(alias: str | None = "v") -> str:
-    """:data:`VALUE_KEY` on the ``trial_values`` row ``alias`` (None: unqualified columns)."""
-    return VALUE_KEY.format(v=f"{alias}." if alias else "")
-
-
-#: Trial ids are grouped in buckets of this many consecutive ids; ``ix_hpo_trial_values_bucket``
-#: orders each bucket's values, so one study's values are a few ordered runs (its trials' ids
-#: come from one sequence, so a study occupies few buckets). Part of that index's definition.
-TRIAL_ID_BUCKET = 32_768
-
-
-def bucket_of(alias: str | None = "v") -> str:
-    """The bucket of a row's ``trial_id``, as the bucket index spells it."""
-    return f"({alias + '.' if alias else ''}trial_id / {TRIAL_ID_BUCKET})"
-
+# The index's own expressions, re-exported for the queries that walk the index.
+from hpo.storage.query_indexes import TRIAL_ID_BUCKET as TRIAL_ID_BUCKET
+from hpo.storage.query_indexes import VALUE_KEY as VALUE_KEY
+from hpo.storage.query_indexes import bucket_of as bucket_of
+from hpo.storage.query_indexes import value_key as value_key
 
 #: Columns that turn a ``page`` of (trial_id, number, state, datetime_start, datetime_complete)
 #: rows into full trials, one indexed lookup per table and trial (the tables' unique

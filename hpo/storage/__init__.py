@@ -26,9 +26,10 @@ __all__ = ["DirectStorage", "FastRDBStorage", "deferred_writes", "optuna_storage
 
 
 def optuna_storage(storage: optuna.storages.BaseStorage) -> optuna.storages.BaseStorage:
-    """The storage to pass to Optuna: the direct view of a :class:`FastRDBStorage`."""
+    """The storage to pass to Optuna: the direct view of a :class:`FastRDBStorage` (a view
+    holds no state, so a new one each time is the same storage)."""
     if isinstance(storage, FastRDBStorage):
-        return storage.direct
+        return DirectStorage(storage)
     return storage
 
 

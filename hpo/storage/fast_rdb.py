@@ -22,8 +22,9 @@ When a statement finds nothing to write (no such trial, a finished one), the sto
 instead, so errors are exactly Optuna's (``KeyError``, ``UpdateFinishedTrialError``).
 
 Thread safety: one instance serves every thread of a process (caches under a lock). Optuna wraps
-any ``RDBStorage`` in its ``_CachedStorage`` when given one; :attr:`direct` is the same storage
-behind a view Optuna does not wrap (``hpo.studies`` uses it), so the caches here are the only ones.
+any ``RDBStorage`` in its ``_CachedStorage`` when given one; ``DirectStorage`` (``direct.py``) is
+the same storage behind a view Optuna does not wrap (``hpo.storage.optuna_storage`` builds it,
+``hpo.studies`` uses it), so the caches here are the only ones.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from collections.abc import Callable, Container, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution, check_distribution_compatibility
@@ -63,9 +64,6 @@ from hpo.storage.trial_rows import (
     values_params,
 )
 
-if TYPE_CHECKING:
-    from hpo.storage.direct import DirectStorage
-
 _UNFINISHED = frozenset({TrialState.RUNNING, TrialState.WAITING})
 _CACHE_ATTRS = (
     "_lock",
@@ -77,7 +75,6 @@ _CACHE_ATTRS = (
     "_deferred",
     "_started",
     "_statements",
-    "_direct",
     "_local",
 )
 
@@ -141,7 +138,6 @@ class FastRDBStorage(RDBStorage):
         self._deferred: dict[int, _Pending] = {}
         self._started: set[int] = set()  # WAITING trials this process made RUNNING
         self._statements = StatementRunner(self.engine)
-        self._direct: DirectStorage | None = None
         self._local = threading.local()  # .budget: the TrialBudget of this thread, if any
 
     def __getstate__(self) -> dict[Any, Any]:
@@ -153,16 +149,6 @@ class FastRDBStorage(RDBStorage):
     def __setstate__(self, state: dict[Any, Any]) -> None:
         super().__setstate__(state)
         self._init_caches()
-
-    @property
-    def direct(self) -> DirectStorage:
-        """This storage behind a view that Optuna does not wrap in its ``_CachedStorage``: pass
-        it to ``optuna.create_study`` / ``load_study`` to use this storage's own caches."""
-        if self._direct is None:
-            from hpo.storage.direct import DirectStorage
-
-            self._direct = DirectStorage(self)
-        return self._direct
 
     @property
     def records_first_heartbeat(self) -> bool:

@@ -9,11 +9,11 @@ per-trial statements cost the same at 100,000 trials as at 1,000:
 * ``(study_id, state)``: the RUNNING, WAITING and FAIL trials of a study (stale heartbeats,
   WAITING trials handed out by ``study.ask()``, budget counts).
 
-An index with these leading columns may already exist (``hpo.query.indexes`` creates both, with
-an INCLUDE column); then nothing is created. They are plain B-tree indexes: stock Optuna, its
-migrations and optuna-dashboard ignore them. Creation is idempotent; ``hpo.store`` calls this
-under the store-wide schema advisory lock. A role that may not create them gets a warning and a
-storage that stays correct, only slower on large studies.
+An index with these leading columns may already exist (``hpo.storage.query_indexes`` creates
+both, with an INCLUDE column); then nothing is created. They are plain B-tree indexes: stock
+Optuna, its migrations and optuna-dashboard ignore them. Creation is idempotent; ``hpo.store``
+calls this under the store-wide schema advisory lock. A role that may not create them gets a
+warning and a storage that stays correct, only slower on large studies.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from hpo.claims import claim_counts, count_trials
 from hpo.search_spaces.loader import parse_spec
 from hpo.settings import DatabaseSettings, HpoSettings, WorkerSettings
-from hpo.storage import FastRDBStorage
+from hpo.storage import FastRDBStorage, optuna_storage
 from hpo.store import get_storage
 from hpo.studies import StudyPlan, open_study
 from hpo.workers.trial_runner import WorkerIdentity, WorkerReport, run_worker
@@ -141,7 +141,7 @@ def test_claim_counts_agree_with_the_exact_count(pg_url: str, study_name: str) -
     )
     _run(plan, [settings] * 2)
     assert isinstance(storage, FastRDBStorage)
-    study = optuna.load_study(study_name=study_name, storage=storage.direct)
+    study = optuna.load_study(study_name=study_name, storage=optuna_storage(storage))
     study.enqueue_trial({"x": 2.0, "y": 0})
     exact = count_trials(storage, study._study_id)
     with storage.engine.connect() as conn:

@@ -19,7 +19,7 @@ import pytest
 from optuna.testing.pytest_storages import StorageTestCase
 from sqlalchemy.engine import make_url
 
-from hpo.storage import FastRDBStorage
+from hpo.storage import FastRDBStorage, optuna_storage
 from hpo.store import libpq_url
 
 
@@ -55,7 +55,7 @@ def storage(
     with psycopg.connect(libpq_url(conformance_database), autocommit=True) as conn:
         conn.execute("TRUNCATE studies RESTART IDENTITY CASCADE")
     fast = FastRDBStorage(conformance_database)
-    yield fast.direct if request.param == "fast-direct" else fast
+    yield optuna_storage(fast) if request.param == "fast-direct" else fast
     fast.engine.dispose()
 
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from hpo.compare.models import ComparisonReport
 from hpo.compare.plan import ComparisonPlan, plan_comparison
 from hpo.compare.render import render_markdown, table_rows, write_report_files
-from hpo.compare.report import ComparisonReport, best_so_far, build_report
+from hpo.compare.report import best_so_far, build_report
 from hpo.compare.stats import bootstrap_gap_ci, holm, mann_whitney_p, min_p_value, sign_test_p
 from hpo.compare.traces import RunTrace
 from hpo.search_spaces.loader import load_spec, parse_spec

@@ -11,7 +11,7 @@ import optuna
 import pytest
 
 from hpo.compare import load_group, load_report, plan_comparison, run_comparison
-from hpo.compare.report import ComparisonReport
+from hpo.compare.models import ComparisonReport
 from hpo.query import StudyClient
 from hpo.search_spaces.loader import load_spec, parse_spec
 from hpo.store import get_storage

@@ -18,10 +18,10 @@ from sqlalchemy import text
 from hpo.query import StudyClient
 from hpo.query import trials as plans
 from hpo.query.filters import ParamCondition, TrialQuery
-from hpo.query.indexes import INDEXES, ensure_query_indexes
 from hpo.query.meta import StudyMeta, study_meta
 from hpo.query.records import TRIAL_ID_BUCKET
 from hpo.query.testing import GeneratedStudy, generate_study
+from hpo.storage.query_indexes import INDEXES, ensure_query_indexes
 from hpo.store import get_storage
 from tests.hpo.query.conftest import isolated_store
 

@@ -314,7 +314,7 @@ def test_fewer_statements_per_trial_than_stock(pg_url: str, sampler: str) -> Non
 def _crashing_worker(url: str, name: str, log: str) -> None:
     """Runs trials until killed; appends ``number value`` once ``tell`` has returned."""
     storage = FastRDBStorage(url, ensure_indexes=False)
-    study = optuna.load_study(study_name=name, storage=storage.direct)
+    study = optuna.load_study(study_name=name, storage=optuna_storage(storage))
 
     def objective(trial: optuna.Trial) -> float:
         time.sleep(0.02)

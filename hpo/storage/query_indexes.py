@@ -1,4 +1,5 @@
-"""The indexes the query API relies on, added to Optuna's tables once per process.
+"""The indexes the query API (``hpo.query``) relies on, added to Optuna's tables once per process
+(storage layer: ``hpo.store`` creates them, ``hpo.query`` reads through them).
 
 Optuna indexes ``trials`` by ``study_id`` only and ``trial_values`` by ``trial_id``; the queries
 of :mod:`hpo.query` need three more (measured in ``docs/query-benchmark.md``):
@@ -10,7 +11,7 @@ of :mod:`hpo.query` need three more (measured in ``docs/query-benchmark.md``):
   every claim, too).
 * ``ix_hpo_trial_values_bucket`` (objective, trial-id bucket, value key) INCLUDE (trial_id,
   value_type, value): each bucket of trial ids in value order, the runs that the best trial and
-  pages by value merge (see :mod:`hpo.query.trials`).
+  pages by value merge (see ``hpo.query.trials``).
 
 A changed definition needs a new name: existing indexes are found by name.
 
@@ -28,8 +29,33 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, text
 
-from hpo.query.records import bucket_of, value_key
 from hpo.storage.indexes import create_index
+
+#: A trial value as one sortable float (NULL when the trial has no value). The expression index
+#: ``ix_hpo_trial_values_bucket`` (below) is built on this very expression,
+#: so ordering by it walks the index.
+VALUE_KEY = (
+    "CASE {v}value_type WHEN 'FINITE' THEN {v}value "
+    "WHEN 'INF_POS' THEN CAST('Infinity' AS double precision) "
+    "WHEN 'INF_NEG' THEN CAST('-Infinity' AS double precision) END"
+)
+
+
+def value_key(alias: str | None = "v") -> str:
+    """:data:`VALUE_KEY` on the ``trial_values`` row ``alias`` (None: unqualified columns)."""
+    return VALUE_KEY.format(v=f"{alias}." if alias else "")
+
+
+#: Trial ids are grouped in buckets of this many consecutive ids; ``ix_hpo_trial_values_bucket``
+#: orders each bucket's values, so one study's values are a few ordered runs (its trials' ids
+#: come from one sequence, so a study occupies few buckets). Part of that index's definition.
+TRIAL_ID_BUCKET = 32_768
+
+
+def bucket_of(alias: str | None = "v") -> str:
+    """The bucket of a row's ``trial_id``, as the bucket index spells it."""
+    return f"({alias + '.' if alias else ''}trial_id / {TRIAL_ID_BUCKET})"
+
 
 INDEXES: dict[str, str] = {
     "ix_hpo_trials_study_number": "ON trials (study_id, number) INCLUDE (state)",

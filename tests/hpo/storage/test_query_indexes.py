@@ -10,7 +10,7 @@ import optuna
 import pytest
 from sqlalchemy import text
 
-from hpo.query.indexes import INDEXES, ensure_query_indexes
+from hpo.storage.query_indexes import INDEXES, ensure_query_indexes
 from hpo.store import get_storage
 
 
