@@ -82,7 +82,7 @@ def ensure_study(name: str, n_trials: int) -> tuple[str, float | None]:
             conn.execute("VACUUM (ANALYZE) trials, trial_values, trial_params")
         return name, seconds
     counts = count_trials(storage, study_id)
-    if counts.running + counts.waiting + counts.finished + counts.failed != n_trials:
+    if counts.total != n_trials:
         sys.exit(f"study {name!r} exists with another number of trials; pass --study NEW_NAME")
     return name, None
 

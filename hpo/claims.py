@@ -30,6 +30,7 @@ from sqlalchemy import Connection, text
 
 from hpo.storage import FastRDBStorage
 from hpo.storage.budget import BudgetTaken, SlotCounts, TrialBudget
+from hpo.storage.counts import StateCounts
 from hpo.store import LOCK_NAMESPACE
 
 # Process-wide (warnings.catch_warnings is not thread-safe): heartbeats are Optuna-experimental,
@@ -39,25 +40,6 @@ warnings.filterwarnings("ignore", "Heartbeat of storage is supposed", UserWarnin
 
 SLOT_STATES = ("RUNNING", "COMPLETE", "PRUNED")
 FINISHED_STATES = ("COMPLETE", "PRUNED")
-
-
-@dataclass(frozen=True)
-class StudyCounts:
-    """Trials of one study by state."""
-
-    running: int
-    complete: int
-    pruned: int
-    failed: int
-    waiting: int
-
-    @property
-    def finished(self) -> int:
-        return self.complete + self.pruned
-
-    @property
-    def slots_taken(self) -> int:
-        return self.running + self.complete + self.pruned
 
 
 @dataclass(frozen=True)
@@ -88,18 +70,13 @@ _CLAIM_COUNT_SQL = text(
 
 def count_trials(
     storage: optuna.storages.RDBStorage, study_id: int, conn: Connection | None = None
-) -> StudyCounts:
+) -> StateCounts:
     """One SQL query, no trial loaded into Python (on ``conn`` when given)."""
     if conn is None:
         with storage.engine.connect() as own:
             return count_trials(storage, study_id, own)
-    rows = {str(state): int(n) for state, n in conn.execute(_COUNT_SQL, {"sid": study_id})}
-    return StudyCounts(
-        running=int(rows.get("RUNNING", 0)),
-        complete=int(rows.get("COMPLETE", 0)),
-        pruned=int(rows.get("PRUNED", 0)),
-        failed=int(rows.get("FAIL", 0)),
-        waiting=int(rows.get("WAITING", 0)),
+    return StateCounts.from_rows(
+        {str(state): int(n) for state, n in conn.execute(_COUNT_SQL, {"sid": study_id})}
     )
 
 
@@ -112,14 +89,14 @@ def claim_counts(
     if storage.heartbeat_interval is not None:
         grace = float(storage.grace_period or 2 * storage.heartbeat_interval)
     row = conn.execute(_CLAIM_COUNT_SQL, {"sid": study_id, "grace": grace}).one()
-    total, running, failed, waiting, stale = (int(v) for v in row)
-    return SlotCounts(total, running, failed, waiting, stale)
+    total, running, fail, waiting, stale = (int(v) for v in row)
+    return SlotCounts(total, running, fail, waiting, stale)
 
 
 def _stop_reason(
     counts: SlotCounts, n_trials: int, waiting_only: bool, max_failed: int
 ) -> str | None:
-    if counts.failed >= max_failed > 0:
+    if counts.fail >= max_failed > 0:
         return f"{max_failed} trials failed (budget.max_failed_trials)"
     if counts.slots_taken >= n_trials or (waiting_only and counts.waiting == 0):
         return "grid exhausted or budget reached" if waiting_only else "budget reached"

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from hpo.claims import StudyCounts
+from hpo.storage.counts import StateCounts
 
 RunState = Literal[
     "SCHEDULED",
@@ -56,7 +56,7 @@ class Decision:
     reason: str = ""
 
 
-def budget_taken(counts: StudyCounts, n_trials: int, *, grid: bool) -> bool:
+def budget_taken(counts: StateCounts, n_trials: int, *, grid: bool) -> bool:
     """The study needs no more trials: N finished, or (grid) nothing left to hand out."""
     if counts.finished >= n_trials:
         return True
@@ -65,7 +65,7 @@ def budget_taken(counts: StudyCounts, n_trials: int, *, grid: bool) -> bool:
 
 def supervise(
     runs: list[WorkerRun],
-    counts: StudyCounts,
+    counts: StateCounts,
     n_trials: int,
     *,
     grid: bool,

@@ -9,7 +9,7 @@ import optuna
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 
-from hpo.claims import StudyCounts, count_trials
+from hpo.claims import count_trials
 from hpo.errors import StoreStateError
 
 
@@ -48,7 +48,7 @@ def study_id_of(storage: optuna.storages.RDBStorage, study_name: str) -> int:
 
 def summarize_study(study_name: str, storage: optuna.storages.RDBStorage) -> StudySummary:
     study_id = study_id_of(storage, study_name)
-    counts: StudyCounts = count_trials(storage, study_id)
+    counts = count_trials(storage, study_id)
     directions = storage.get_study_directions(study_id)
     attrs = storage.get_study_user_attrs(study_id)
     best: optuna.trial.FrozenTrial | None
@@ -64,7 +64,7 @@ def summarize_study(study_name: str, storage: optuna.storages.RDBStorage) -> Stu
         n_trials_budget=int(budget) if budget is not None else None,
         complete=counts.complete,
         pruned=counts.pruned,
-        failed=counts.failed,
+        failed=counts.fail,
         running=counts.running,
         waiting=counts.waiting,
         best_trial_number=best.number if best else None,

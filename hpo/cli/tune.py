@@ -182,7 +182,7 @@ def _progress(
                 task_id,
                 completed=counts.finished,
                 running=counts.running,
-                failed=counts.failed,
+                failed=counts.fail,
             )
             if done:
                 return

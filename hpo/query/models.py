@@ -13,6 +13,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from hpo.errors import ConfigError
+from hpo.storage.counts import StateCounts as StateCounts  # the one counts-by-state type
 
 TrialStateName = Literal["RUNNING", "WAITING", "COMPLETE", "PRUNED", "FAIL"]
 TRIAL_STATES: tuple[TrialStateName, ...] = ("RUNNING", "WAITING", "COMPLETE", "PRUNED", "FAIL")
@@ -29,31 +30,6 @@ SortKey = Literal["number", "-number", "value", "-value", "best"]
 SORT_KEYS: tuple[SortKey, ...] = ("number", "-number", "value", "-value", "best")
 
 _FROZEN = ConfigDict(frozen=True, ser_json_inf_nan="strings")
-
-
-class StateCounts(BaseModel):
-    """Trials of one study by state."""
-
-    model_config = _FROZEN
-
-    running: int = 0
-    waiting: int = 0
-    complete: int = 0
-    pruned: int = 0
-    fail: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.running + self.waiting + self.complete + self.pruned + self.fail
-
-    @property
-    def finished(self) -> int:
-        """COMPLETE and PRUNED trials: what a budget counts (see ``hpo.claims``)."""
-        return self.complete + self.pruned
-
-    @classmethod
-    def from_rows(cls, rows: dict[str, int]) -> StateCounts:
-        return cls(**{state.lower(): int(n) for state, n in rows.items()})
 
 
 class TrialRecord(BaseModel):

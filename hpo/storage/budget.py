@@ -23,18 +23,20 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class SlotCounts:
-    """A study's trials, and those RUNNING, FAIL, WAITING, and RUNNING with a stale heartbeat.
-    ``total`` is the last trial number plus one (numbers are 0, 1, 2, ...)."""
+    """What a claim counts, cheaply: a study's trials, and those RUNNING, FAIL, WAITING, and
+    RUNNING with a stale heartbeat. ``total`` is the last trial number plus one (numbers are 0,
+    1, 2, ...): a bound that does not split finished trials by state. Fields are named as in
+    :class:`hpo.storage.counts.StateCounts`, the count by state."""
 
     total: int
     running: int
-    failed: int
+    fail: int
     waiting: int
     stale: int = 0
 
     @property
     def slots_taken(self) -> int:
-        return self.total - self.failed - self.waiting
+        return self.total - self.fail - self.waiting
 
 
 class BudgetTaken(Exception):  # noqa: N818 - a signal to the claimer, not an error to report

@@ -3,6 +3,8 @@ as Prefect flows, pull nothing, and match the names the pools flow launches. No 
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from importlib import resources
 from typing import Any
 
@@ -10,7 +12,11 @@ import pytest
 import yaml
 from prefect.flows import Flow, load_flow_from_entrypoint
 
+from hpo.flows.promote import PROMOTED_EVENT, promoted_event
 from hpo.flows.tune_pools import deployment_name
+from hpo.promotions.registry import Promotion
+
+_TEMPLATE = re.compile(r"\{\{ event\.(resource|payload)(?:\['([^']+)'\]|\.(\w+)) \}\}")
 
 
 def _config() -> dict[str, Any]:
@@ -43,3 +49,25 @@ def test_the_pools_flow_launches_deployments_that_exist() -> None:
         deployment = names[deployment_name(pool)]
         assert deployment["work_pool"]["name"] == f"hpo-{pool}"
         assert deployment["parameters"] == {"pool": pool}
+
+
+def test_a_promotion_event_fires_the_train_best_trigger() -> None:
+    """The event ``hpo-promote`` emits matches the trigger of ``train-best`` and carries every
+    value its parameter templates read."""
+    fields = dict.fromkeys(Promotion.model_fields)
+    promotion = Promotion.model_construct(
+        **{**fields, "id": 7, "pipeline": "breast-cancer", "stage": "staging"}
+    )
+    resource, payload = promoted_event(promotion)
+    (trigger,) = next(d for d in _config()["deployments"] if d["name"] == "train-best")["triggers"]
+    assert trigger["expect"] == [PROMOTED_EVENT]
+    for key, pattern in trigger["match"].items():
+        assert fnmatch.fnmatchcase(resource[key], pattern)
+    values = {"resource": resource, "payload": payload}
+    rendered = {}
+    for name, template in trigger["parameters"].items():
+        # "{{ event.resource['hpo.stage'] }}" or "{{ event.payload.promotion_id }}"
+        m = _TEMPLATE.fullmatch(template)
+        assert m is not None, template
+        rendered[name] = values[m.group(1)][m.group(2) or m.group(3)]
+    assert rendered == {"pipeline": "breast-cancer", "stage": "staging", "promotion_id": 7}

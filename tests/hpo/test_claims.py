@@ -146,9 +146,7 @@ def test_claim_counts_agree_with_the_exact_count(pg_url: str, study_name: str) -
     exact = count_trials(storage, study._study_id)
     with storage.engine.connect() as conn:
         fast = claim_counts(conn, study._study_id, storage)
-    assert (
-        fast.total == exact.running + exact.complete + exact.pruned + exact.failed + exact.waiting
-    )
-    assert (fast.running, fast.failed, fast.waiting) == (exact.running, exact.failed, exact.waiting)
+    assert fast.total == exact.running + exact.complete + exact.pruned + exact.fail + exact.waiting
+    assert (fast.running, fast.fail, fast.waiting) == (exact.running, exact.fail, exact.waiting)
     assert fast.slots_taken == exact.slots_taken == 12
-    assert exact.failed > 0 and exact.waiting == 1
+    assert exact.fail > 0 and exact.waiting == 1

@@ -3,15 +3,15 @@ flow that acts on them runs on a real fleet in tests/flows/test_tune_pools.py.""
 
 from __future__ import annotations
 
-from hpo.claims import StudyCounts
 from hpo.fanout import FINAL_STATES, Decision, WorkerRun, budget_taken, supervise
+from hpo.storage.counts import StateCounts
 
 
 def counts(
     complete: int = 0, pruned: int = 0, running: int = 0, waiting: int = 0, failed: int = 0
-) -> StudyCounts:
-    return StudyCounts(
-        running=running, complete=complete, pruned=pruned, failed=failed, waiting=waiting
+) -> StateCounts:
+    return StateCounts(
+        running=running, complete=complete, pruned=pruned, fail=failed, waiting=waiting
     )
 
 
