@@ -20,7 +20,7 @@ from hpo.studies import StudyPlan
 from hpo.workers.trial_runner import WorkerIdentity, WorkerReport, default_worker_name, run_worker
 
 
-def _retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
+def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
     """Retry only what may pass (the store restarting); a bad spec or a missing GPU fails fast."""
     try:
         state.result()
@@ -36,7 +36,7 @@ def _retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
     cache_policy=NO_CACHE,
     retries=3,
     retry_delay_seconds=5,
-    retry_condition_fn=_retry_if_transient,
+    retry_condition_fn=retry_if_transient,
 )
 def run_trials_task(plan: StudyPlan, index: int, pool: str, deadline: float | None) -> WorkerReport:
     """Run trials until the study's budget is taken."""
