@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 import optuna
 from sqlalchemy import Connection, text
 
-from hpo.storage import FastRDBStorage
+from hpo.storage import StudyStorage
 from hpo.storage.budget import BudgetTaken, SlotCounts, TrialBudget
 from hpo.storage.counts import StateCounts
 from hpo.store import LOCK_NAMESPACE
@@ -105,7 +105,7 @@ def _stop_reason(
 
 def claim_next(
     study: optuna.Study,
-    storage: optuna.storages.RDBStorage,
+    storage: StudyStorage,
     n_trials: int,
     *,
     waiting_only: bool = False,
@@ -120,14 +120,14 @@ def claim_next(
     transaction that creates the trial (:func:`_claim_within_budget`); otherwise for the whole
     claim (:func:`_claim_under_lock`).
     """
-    if isinstance(storage, FastRDBStorage):
+    if storage.creates_trials_within_budget:
         return _claim_within_budget(study, storage, n_trials, waiting_only, max_failed)
     return _claim_under_lock(study, storage, n_trials, waiting_only, max_failed)
 
 
 def _claim_under_lock(
     study: optuna.Study,
-    storage: optuna.storages.RDBStorage,
+    storage: StudyStorage,
     n_trials: int,
     waiting_only: bool,
     max_failed: int,
@@ -153,7 +153,7 @@ def _claim_under_lock(
 
 def _claim_within_budget(
     study: optuna.Study,
-    storage: FastRDBStorage,
+    storage: StudyStorage,
     n_trials: int,
     waiting_only: bool,
     max_failed: int,

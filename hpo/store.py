@@ -2,7 +2,7 @@
 
 Contract:
 
-* **One engine per process.** :func:`get_storage` returns the same ``RDBStorage`` (and so the same
+* **One engine per process.** :func:`get_storage` returns the same ``StudyStorage`` (and so the same
   SQLAlchemy engine and bounded pool) for every caller in a process, threads included. A process
   never holds more than ``pool_size + max_overflow`` connections, so W worker processes stay under
   ``W * (pool_size + max_overflow)``; size Postgres' ``max_connections`` (or PgBouncer) from that.
@@ -32,7 +32,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from hpo.errors import ConfigError, StoreUnavailableError
 from hpo.settings import HpoSettings, get_settings
-from hpo.storage import FastRDBStorage
+from hpo.storage import FastRDBStorage, StudyStorage
 from hpo.storage.indexes import ensure_store_indexes
 from hpo.storage.query_indexes import ensure_query_indexes
 
@@ -44,7 +44,7 @@ T = TypeVar("T")
 LOCK_NAMESPACE = 0x48504F
 SCHEMA_LOCK = 0
 
-_storages: dict[tuple[object, ...], optuna.storages.RDBStorage] = {}
+_storages: dict[tuple[object, ...], StudyStorage] = {}
 _storages_lock = threading.Lock()
 
 
@@ -91,7 +91,7 @@ def database_url(settings: HpoSettings | None = None) -> str:
     return ensure_embedded_server(settings.database)
 
 
-def get_storage(settings: HpoSettings | None = None) -> optuna.storages.RDBStorage:
+def get_storage(settings: HpoSettings | None = None) -> StudyStorage:
     """The process-wide Optuna storage on the study store (created on first call)."""
     settings = settings or get_settings()
     url = database_url(settings)
@@ -105,7 +105,7 @@ def get_storage(settings: HpoSettings | None = None) -> optuna.storages.RDBStora
         return storage
 
 
-def _build_storage(url: str, settings: HpoSettings) -> optuna.storages.RDBStorage:
+def _build_storage(url: str, settings: HpoSettings) -> StudyStorage:
     db, worker = settings.database, settings.worker
     engine_kwargs = {
         "pool_size": db.pool_size,
@@ -120,7 +120,7 @@ def _build_storage(url: str, settings: HpoSettings) -> optuna.storages.RDBStorag
         },
     }
     with _translate_db_errors(url), _advisory_lock(url, SCHEMA_LOCK):
-        storage: optuna.storages.RDBStorage
+        storage: StudyStorage
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             heartbeat_kwargs: dict[str, Any] = {
@@ -135,9 +135,7 @@ def _build_storage(url: str, settings: HpoSettings) -> optuna.storages.RDBStorag
                     url, engine_kwargs=engine_kwargs, ensure_indexes=False, **heartbeat_kwargs
                 )
             else:
-                storage = optuna.storages.RDBStorage(
-                    url, engine_kwargs=engine_kwargs, **heartbeat_kwargs
-                )
+                storage = StudyStorage(url, engine_kwargs=engine_kwargs, **heartbeat_kwargs)
         ensure_query_indexes(storage.engine)  # once per process, under the schema lock
         if db.fast_store:
             ensure_store_indexes(storage.engine)  # after the query's: they may cover ours

@@ -16,9 +16,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import optuna
-
-from hpo.storage import FastRDBStorage
+from hpo.storage import StudyStorage
 
 logger = logging.getLogger(__name__)
 
@@ -26,12 +24,10 @@ logger = logging.getLogger(__name__)
 class Heartbeat:
     """Beats for the trial inside :meth:`running`; call :meth:`close` when the worker stops."""
 
-    def __init__(self, storage: optuna.storages.RDBStorage) -> None:
+    def __init__(self, storage: StudyStorage) -> None:
         self._storage = storage
         self._interval = storage.get_heartbeat_interval()
-        self._first_is_written = (
-            isinstance(storage, FastRDBStorage) and storage.records_first_heartbeat
-        )
+        self._first_is_written = storage.records_first_heartbeat
         self._current: int | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()

@@ -1,7 +1,9 @@
 """The fast study store: Optuna's RDB storage with fewer, cheaper statements per trial.
 
-* :class:`FastRDBStorage` (``fast_rdb.py``): an ``optuna.storages.RDBStorage`` for PostgreSQL;
-  same tables and rows, one statement per storage call, incremental trial caches.
+* :class:`StudyStorage` (``base.py``): the store type callers talk to: Optuna's ``RDBStorage``
+  plus the capability answers callers need (no class checks outside this package).
+* :class:`FastRDBStorage` (``fast_rdb.py``): the fast ``StudyStorage`` for PostgreSQL; same tables
+  and rows, one statement per storage call, incremental trial caches.
 * :class:`DirectStorage` (``direct.py``): the same storage behind a view Optuna does not wrap in
   its own ``_CachedStorage``.
 * :func:`optuna_storage`: what to hand to ``optuna.create_study`` / ``load_study`` for a storage
@@ -9,7 +11,8 @@
 * :func:`deferred_writes`: write a trial's params and attributes set inside a block in one
   statement (a no-op on other storages).
 
-``hpo.store`` builds a ``FastRDBStorage`` when ``HPO_DATABASE_FAST_STORE`` is true.
+``hpo.store`` builds a ``FastRDBStorage`` when ``HPO_DATABASE_FAST_STORE`` is true, else a plain
+``StudyStorage``.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from contextlib import contextmanager
 
 import optuna
 
+from hpo.storage.base import StudyStorage
 from hpo.storage.direct import DirectStorage
 from hpo.storage.fast_rdb import FastRDBStorage
 
-__all__ = ["DirectStorage", "FastRDBStorage", "deferred_writes", "optuna_storage"]
+__all__ = ["DirectStorage", "FastRDBStorage", "StudyStorage", "deferred_writes", "optuna_storage"]
 
 
 def optuna_storage(storage: optuna.storages.BaseStorage) -> optuna.storages.BaseStorage:
@@ -39,7 +43,7 @@ def deferred_writes(storage: optuna.storages.BaseStorage, trial_id: int) -> Iter
     held and written in one statement when the block ends; other storages write as usual."""
     if isinstance(storage, DirectStorage):
         storage = storage.backend
-    if isinstance(storage, FastRDBStorage):
+    if isinstance(storage, StudyStorage):  # else Optuna's own wrapper of a stock storage
         with storage.deferred_writes(trial_id):
             yield
     else:

@@ -39,7 +39,6 @@ from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution, check_distribution_compatibility
-from optuna.storages import RDBStorage
 from optuna.storages._rdb.models import NOT_FOUND_MSG
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
@@ -47,6 +46,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from hpo.storage import sql
+from hpo.storage.base import StudyStorage
 from hpo.storage.budget import BudgetTaken, SlotCounts, TrialBudget
 from hpo.storage.indexes import ensure_store_indexes
 from hpo.storage.statements import StatementRunner
@@ -92,7 +92,7 @@ class _Pending:
         return bool(self.params or self.user_attrs or self.system_attrs or self.intermediate)
 
 
-class FastRDBStorage(RDBStorage):
+class FastRDBStorage(StudyStorage):
     """Optuna's :class:`~optuna.storages.RDBStorage` for PostgreSQL with fewer, cheaper
     statements per trial (see the module doc). Takes the arguments of ``RDBStorage``, and
     ``ensure_indexes`` (default True): create the indexes it relies on
@@ -149,6 +149,8 @@ class FastRDBStorage(RDBStorage):
     def __setstate__(self, state: dict[Any, Any]) -> None:
         super().__setstate__(state)
         self._init_caches()
+
+    creates_trials_within_budget = True
 
     @property
     def records_first_heartbeat(self) -> bool:
