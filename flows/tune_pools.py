@@ -22,7 +22,7 @@ from prefect.states import Cancelled
 from pydantic import BaseModel, ConfigDict
 
 from hpo.claims import count_trials
-from hpo.fanout import WorkerRun, budget_taken, supervise
+from hpo.fanout import WorkerRun, budget_taken, fell_short, supervise
 from hpo.flows.tune import open_study_task
 from hpo.monitoring import ProgressArtifact, publish_study, study_links
 from hpo.search_spaces.schema import SearchSpaceSpec
@@ -151,7 +151,7 @@ def tune_on_pools_flow(
         reason=reason,
     )
     timed_out = deadline is not None and time.time() >= deadline
-    if summary.finished < n_trials and sampler != "grid" and not timed_out:
+    if fell_short(summary.finished, n_trials, grid=sampler == "grid", timed_out=timed_out):
         why = "; ".join(sorted(set(failures.values()))[:3]) or "see the trial-worker runs' logs"
         raise RuntimeError(
             f"study {study_name!r} holds {summary.finished} of {n_trials} finished trials: "

@@ -10,6 +10,8 @@ module what it sees (each run's state, the study's trial counts) and does what i
 * when the study's budget is taken, runs that are still not final after ``linger_s`` (a worker
   whose machine vanished never reports) are cancelled, and the supervision ends;
 * it also ends when every run is final.
+
+After the supervision, :func:`fell_short` says whether the run failed to deliver its budget.
 """
 
 from __future__ import annotations
@@ -87,3 +89,9 @@ def supervise(
     if not live and not relaunch:
         return Decision(done=True, reason="every worker run ended before the budget was taken")
     return Decision(relaunch=relaunch)
+
+
+def fell_short(finished: int, n_trials: int, *, grid: bool, timed_out: bool) -> bool:
+    """The supervision ended with fewer than ``n_trials`` finished trials for no good reason: a
+    grid smaller than the budget and a study past its ``budget.timeout_s`` end short by design."""
+    return finished < n_trials and not grid and not timed_out

@@ -3,7 +3,7 @@ flow that acts on them runs on a real fleet in tests/flows/test_tune_pools.py.""
 
 from __future__ import annotations
 
-from hpo.fanout import FINAL_STATES, Decision, WorkerRun, budget_taken, supervise
+from hpo.fanout import FINAL_STATES, Decision, WorkerRun, budget_taken, fell_short, supervise
 from hpo.storage.counts import StateCounts
 
 
@@ -158,3 +158,10 @@ def test_grid_exhausted_ends_like_a_taken_budget() -> None:
         seconds_since_budget_taken=0.0,
     )
     assert decision == Decision(done=True, reason="budget taken")
+
+
+def test_fell_short_only_without_a_reason() -> None:
+    assert fell_short(7, 10, grid=False, timed_out=False)
+    assert not fell_short(10, 10, grid=False, timed_out=False)
+    assert not fell_short(6, 10, grid=True, timed_out=False)  # a grid of 6 points
+    assert not fell_short(7, 10, grid=False, timed_out=True)  # budget.timeout_s
