@@ -16,6 +16,8 @@ from sqlalchemy.engine import make_url
 
 from hpo.infra.local_fleet import LocalFleet
 
+REPO = Path(__file__).resolve().parents[2]
+
 pytestmark = pytest.mark.slow
 
 AUTH = "hpo-admin:auth-s3cr3t-value"
@@ -29,6 +31,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory, pg_url: str) -> Iterator[L
     fleet = LocalFleet(
         home=Path(tmp_path_factory.mktemp("auth-fleet")),
         study_db_url=url,
+        user_code=(REPO,),  # tests.objectives_fixture
         extra_env={"PREFECT_SERVER_API_AUTH_STRING": AUTH, "PREFECT_API_AUTH_STRING": AUTH},
     )
     try:
