@@ -490,11 +490,16 @@ class FastRDBStorage(StudyStorage):
     def set_trial_state_values(
         self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
     ) -> bool:
-        with self._lock:
-            pending = self._deferred.pop(trial_id, None)
-        if pending:
-            self._write_children(trial_id, pending)
-        if state == TrialState.RUNNING and values is None:
+        starting = state == TrialState.RUNNING and values is None
+        if not starting:
+            # Held writes go first. Not when starting a WAITING trial: writes held for it then
+            # belong to the thread that already started it (this start will fail), whose
+            # deferred block writes them when it ends.
+            with self._lock:
+                pending = self._deferred.pop(trial_id, None)
+            if pending:
+                self._write_children(trial_id, pending)
+        if starting:
             if self._start_waiting_trial(trial_id):
                 with self._lock:
                     self._started.add(trial_id)
