@@ -1,0 +1,142 @@
+"""Every trial draws from its own random stream, so parallel workers never repeat each other.
+
+W workers of a study each build a sampler from the plan's ``--seed``. Seeded alike, they used to
+draw the same points (issue 11). The rule, in one place for every sampler (``build_sampler``
+wraps whatever a factory returns): the sampler that suggests trial ``n`` of a study is a fresh
+instance built from the seed :func:`trial_seed` derives from ``(plan seed, n)`` with numpy's
+``SeedSequence``. Trial numbers are unique in a study (Optuna numbers trials under a lock on the
+study row), so no two trials share a stream, whichever worker, process or pool runs them; a
+worker that restarts (a Prefect task retry, a relaunched pool run, a resumed study) goes on with
+new trial numbers and never replays its own earlier draws.
+
+What ``--seed`` then means: trial ``n`` always draws from the same stream. Samplers whose draw
+depends only on that stream (random; QMC, whose point is the trial number's point of one
+scrambled sequence) give the same points at any worker count. Model-based samplers (TPE, GP,
+CMA-ES) also condition on the trials finished and running when trial ``n`` is asked, which with
+W > 1 depends on timing: such a study is reproducible with W = 1 only.
+
+The samplers read the study from storage each trial (TPE's constant liar and GP's q-batch
+acquisition see the RUNNING trials; CMA-ES restores its optimizer from the trials' system
+attributes), so a fresh instance per trial loses only in-memory caches (GP's kernel-parameter
+warm start): it refits from the same start each trial, which also keeps a trial's suggestion a
+function of the seed and the history alone.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+if TYPE_CHECKING:
+    from optuna.study import Study
+
+SeededFactory = Callable[[int], optuna.samplers.BaseSampler]
+
+
+def trial_seed(seed: int, trial_number: int) -> int:
+    """The seed of trial ``trial_number``'s sampler: a 32-bit value of ``SeedSequence(seed)``'s
+    child ``trial_number`` (independent streams for distinct trial numbers)."""
+    sequence = np.random.SeedSequence(entropy=seed, spawn_key=(trial_number,))
+    return int(sequence.generate_state(1, dtype=np.uint32)[0])
+
+
+class TrialSeededSampler(optuna.samplers.BaseSampler):
+    """Delegates each trial to a sampler built for that trial by ``factory(trial_seed(seed, n))``.
+
+    One instance per worker (Optuna calls a study's sampler from the thread that asked the trial);
+    the per-trial samplers are kept by trial id from ``before_trial`` to ``after_trial``, under a
+    lock, so an instance shared by threads is safe too.
+    """
+
+    def __init__(self, factory: SeededFactory, seed: int) -> None:
+        self._factory = factory
+        self._seed = seed
+        self._by_trial: dict[int, optuna.samplers.BaseSampler] = {}
+        self._lock = threading.Lock()
+        self.name = type(factory(seed)).__name__  # builds once: a factory error shows up here
+
+    def __str__(self) -> str:
+        return f"TrialSeeded({self.name}, seed={self._seed})"
+
+    def sampler_for(self, trial: FrozenTrial) -> optuna.samplers.BaseSampler:
+        """The sampler of ``trial`` (built on first use)."""
+        with self._lock:
+            sampler = self._by_trial.get(trial._trial_id)
+            if sampler is None:
+                sampler = self._factory(trial_seed(self._seed, trial.number))
+                self._by_trial[trial._trial_id] = sampler
+            return sampler
+
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return self.sampler_for(trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return self.sampler_for(trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        return self.sampler_for(trial).sample_independent(
+            study, trial, param_name, param_distribution
+        )
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        self.sampler_for(trial).before_trial(study, trial)
+
+    def after_trial(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        try:
+            self.sampler_for(trial).after_trial(study, trial, state, values)
+        finally:
+            with self._lock:
+                self._by_trial.pop(trial._trial_id, None)
+
+    def reseed_rng(self) -> None:
+        pass  # streams come from the trial numbers; nothing to reseed
+
+
+class TrialNumberQMCSampler(optuna.samplers.QMCSampler):
+    """Optuna's ``QMCSampler`` whose point for trial ``n`` is point ``n`` of the sequence.
+
+    Optuna 5.1 keeps a study-wide counter in a study system attribute, read and then written
+    without a lock (``QMCSampler._find_sample_id``: its own TODO says so), so two workers asking
+    at once can take the same sample id and run the same point. The trial number is unique in a
+    study, so it is a sample id no other worker takes. Every worker uses the same seed (one
+    scrambled sequence for the whole study); only the independent sampler, used before the first
+    trial completes, gets the trial's own seed.
+    """
+
+    def _find_sample_id(self, study: Study, search_space: dict[str, BaseDistribution]) -> int:
+        number = getattr(self, "_trial_number", None)
+        if number is None:  # not called through sample_relative: Optuna's own counter
+            return int(super()._find_sample_id(study, search_space))
+        return int(number)
+
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        self._trial_number = trial.number
+        try:
+            return dict(super().sample_relative(study, trial, search_space))
+        finally:
+            self._trial_number = None
+
