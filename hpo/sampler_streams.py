@@ -125,6 +125,8 @@ class TrialNumberQMCSampler(optuna.samplers.QMCSampler):
     trial completes, gets the trial's own seed.
     """
 
+    _trial_number: int | None = None
+
     def _find_sample_id(self, study: Study, search_space: dict[str, BaseDistribution]) -> int:
         number = getattr(self, "_trial_number", None)
         if number is None:  # not called through sample_relative: Optuna's own counter
