@@ -141,4 +141,3 @@ class TrialNumberQMCSampler(optuna.samplers.QMCSampler):
             return dict(super().sample_relative(study, trial, search_space))
         finally:
             self._trial_number = None
-

@@ -5,8 +5,9 @@ returns an Optuna sampler; :func:`build_sampler` wraps it so that every trial ge
 its own stream (:mod:`hpo.sampler_streams`): parallel workers never repeat each other's draws.
 ``grid`` is special: the grid points are enqueued once by the coordinator (see
 :func:`hpo.studies.enqueue_grid`) and workers claim them as WAITING trials, because Optuna's
-``GridSampler`` alone repeats points when several workers run at once. Every factory checks that it fits the space first, so a combination that
-cannot work (CMA-ES on a categorical-only space) fails before anything runs.
+``GridSampler`` alone repeats points when several workers run at once. Every factory checks that
+it fits the space first, so a combination that cannot work (CMA-ES on a categorical-only space)
+fails before anything runs.
 """
 
 from __future__ import annotations
