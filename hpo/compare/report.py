@@ -116,7 +116,12 @@ class ComparisonReport(BaseModel):
     direction: str
     n_trials: int
     seeds: tuple[int, ...]
+    #: The compared arms: sampler names, or ``sampler@wN`` labels when worker counts are
+    #: compared (``workers``); every per-arm field below (``results``, ``ranking``, ``tests``)
+    #: names them the same way.
     samplers: tuple[str, ...]
+    #: In-process workers per study; several: the worker count is a compared dimension.
+    workers: tuple[int, ...] = (1,)
     metric: Literal["regret", "best value"]
     known_optimum: float | None
     target: float | None
@@ -265,7 +270,7 @@ def build_report(
                 finals.append(min(done) if sign > 0 else max(done))
         target = float(np.median(finals)) if finals else None
         target_source = "median of every run's best value" if finals else "none"
-    results = [_sampler_result(plan, s, by_study, target, sign, optimum) for s in plan.samplers]
+    results = [_sampler_result(plan, arm, by_study, target, sign, optimum) for arm in plan.arms]
     ranked = sorted(
         results,
         key=lambda r: (
@@ -301,7 +306,8 @@ def build_report(
         direction=direction,
         n_trials=plan.n_trials,
         seeds=plan.seeds,
-        samplers=plan.samplers,
+        samplers=plan.arms,
+        workers=plan.workers,
         metric="regret" if optimum is not None else "best value",
         known_optimum=optimum,
         target=target,
