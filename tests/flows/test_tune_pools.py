@@ -143,6 +143,30 @@ def test_exact_budget_and_grid_through_the_deployments(
     assert all(t.state.name == "COMPLETE" for t in grid_trials)
 
 
+def test_four_worker_runs_never_repeat_a_point(fleet: LocalFleet, tmp_path: Path) -> None:
+    """Issue 11 on the pools: 4 trial-worker runs (processes) per study, random and QMC side by
+    side, seeded alike as `hpo tune` seeds them: every finished trial has its own params (before
+    the fix each run replayed the same draws) and the budget is exact."""
+    studies = {
+        sampler: f"distinct-{sampler}-{uuid.uuid4().hex[:8]}" for sampler in ("random", "qmc")
+    }
+    runs = []
+    for sampler, study in studies.items():
+        (tmp_path / sampler).mkdir()
+        runs.append(_tune(fleet, _spec(tmp_path / sampler, 0.2), "--sampler", sampler,
+                          "--n-trials", "16", "--cpu-workers", "4", "--study", study))  # fmt: skip
+    for proc in runs:
+        _finish(proc)
+    workers: set[str] = set()
+    for study in studies.values():
+        trials = _trials(fleet, study)
+        assert Counter(t.state.name for t in trials) == Counter({"COMPLETE": 16})
+        xs = Counter(t.params["x"] for t in trials)
+        assert len(xs) == 16, {x: n for x, n in xs.items() if n > 1}
+        workers |= {t.user_attrs["worker"] for t in trials}
+    assert len(workers) >= 3  # several flow-run processes drew points
+
+
 def _wait_for(predicate: Any, timeout: float, what: str) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -193,7 +217,13 @@ def test_sigkill_of_a_worker_mid_trial(fleet: LocalFleet, tmp_path: Path) -> Non
     retries = [t for t in trials if t.system_attrs.get("failed_trial") == victim.number]
     assert len(retries) == 1 and retries[0].state.name == "COMPLETE"
     assert retries[0].params == victim.params
+    assert retries[0].system_attrs["retry_history"] == [victim.number]
     assert "crashed; starting a replacement" in out
+    # The audit of `hpo studies show` counts the retry apart: no duplicate params.
+    from hpo.query import StudyClient
+
+    detail = StudyClient.from_url(fleet.study_db_url).summary(study)
+    assert (detail.retried_trials, detail.duplicate_params) == (1, 0)
 
 
 def test_postgres_restart_mid_study(
