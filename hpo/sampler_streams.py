@@ -121,11 +121,26 @@ class TrialNumberQMCSampler(optuna.samplers.QMCSampler):
     without a lock (``QMCSampler._find_sample_id``: its own TODO says so), so two workers asking
     at once can take the same sample id and run the same point. The trial number is unique in a
     study, so it is a sample id no other worker takes. Every worker uses the same seed (one
-    scrambled sequence for the whole study); only the independent sampler, used before the first
-    trial completes, gets the trial's own seed.
+    scrambled sequence for the whole study); only the independent sampler gets the trial's own
+    seed. Given the study's ``search_space`` (the spec's), the sequence starts at trial 0; Optuna
+    alone infers the space from the first trial, so the trials asked before any had params (the
+    first of each of W workers starting together) fell back to the independent sampler.
     """
 
     _trial_number: int | None = None
+
+    def __init__(
+        self, *, search_space: dict[str, BaseDistribution] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self._space = search_space
+
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        if self._space is not None:
+            return dict(self._space)
+        return dict(super().infer_relative_search_space(study, trial))
 
     def _find_sample_id(self, study: Study, search_space: dict[str, BaseDistribution]) -> int:
         number = getattr(self, "_trial_number", None)

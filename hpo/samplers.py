@@ -17,9 +17,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 
 from hpo.errors import ConfigError, UnknownNameError
 from hpo.sampler_streams import TrialNumberQMCSampler, TrialSeededSampler
+from hpo.search_spaces.schema import CategoricalParam, FloatParam, IntParam
 
 if TYPE_CHECKING:
     from hpo.search_spaces.schema import PrunerSpec, SearchSpaceSpec
@@ -39,6 +46,20 @@ def _needs(module: str, sampler: str, extra: str) -> None:
             f"sampler {sampler!r} needs the package {module!r}, which is not installed",
             fix=f"pip install {extra}",
         )
+
+
+def distributions(spec: SearchSpaceSpec) -> dict[str, BaseDistribution]:
+    """The Optuna distributions the trial loop suggests for ``spec``'s params
+    (``hpo.workers.trial_runner.suggest_params``)."""
+    out: dict[str, BaseDistribution] = {}
+    for name, p in spec.params.items():
+        if isinstance(p, IntParam):
+            out[name] = IntDistribution(p.low, p.high, log=p.log, step=p.step)
+        elif isinstance(p, FloatParam):
+            out[name] = FloatDistribution(p.low, p.high, log=p.log, step=p.step)
+        elif isinstance(p, CategoricalParam):
+            out[name] = CategoricalDistribution(list(p.choices))
+    return out
 
 
 def _random(spec: SearchSpaceSpec, seed: int, study_seed: int) -> optuna.samplers.BaseSampler:
@@ -75,6 +96,7 @@ def _qmc(spec: SearchSpaceSpec, seed: int, study_seed: int) -> optuna.samplers.B
         )
     # One scrambled sequence for the whole study (the study seed); trial n takes its point n.
     return TrialNumberQMCSampler(
+        search_space=distributions(spec),
         seed=study_seed,
         scramble=True,
         independent_sampler=optuna.samplers.RandomSampler(seed=seed),
