@@ -14,7 +14,7 @@ import optuna
 import pytest
 from scipy.stats import qmc  # type: ignore[import-untyped]
 
-from hpo.sampler_streams import trial_seed
+from hpo.sampler_streams import TrialSeededSampler, trial_seed
 from hpo.search_spaces.loader import load_spec, parse_spec
 from hpo.store import get_storage
 from hpo.studies import StudyPlan, open_study
@@ -115,3 +115,31 @@ def test_qmc_workers_share_one_sequence(pg_url: str, study_name: str) -> None:
     ]
     # From trial 0 on: the spec's space is given, nothing falls back to the independent sampler.
     assert len(on_sequence) == 16, [t.number for t in trials if t not in on_sequence]
+
+
+class _StuckSampler(optuna.samplers.RandomSampler):
+    """Suggests the same relative params every trial, as GPSampler does with its incumbent once
+    it has converged on a deterministic objective."""
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: optuna.trial.FrozenTrial
+    ) -> dict[str, optuna.distributions.BaseDistribution]:
+        return {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
+
+    def sample_relative(
+        self, study: optuna.Study, trial: optuna.trial.FrozenTrial, search_space: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {"x": 0.25}
+
+
+def test_a_suggestion_that_repeats_a_trial_is_drawn_at_random(pg_url: str, study_name: str) -> None:
+    sampler = TrialSeededSampler(lambda seed: _StuckSampler(seed=seed), seed=2)
+    study = optuna.create_study(study_name=study_name, storage=get_storage(), sampler=sampler)
+    study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=6)
+    xs = [t.params["x"] for t in study.trials]
+    assert xs[0] == 0.25 and len(set(xs)) == 6
+    # Trial n's random draw comes from trial n's stream.
+    assert xs[1] == optuna.samplers.RandomSampler(seed=trial_seed(2, 1)).sample_independent(
+        study, study.trials[1], "x", optuna.distributions.FloatDistribution(0.0, 1.0)
+    )
+    assert not sampler._by_trial and not sampler._redrawn  # nothing kept after the trials
