@@ -16,7 +16,9 @@ from hpo.query import StudyClient
 from hpo.search_spaces.loader import load_spec, parse_spec
 from hpo.store import get_storage
 
-SEEDS = [0, 1, 2, 3, 4]
+# Ten seeds: at 60 trials TPE's lead over random on branin is significant at ten (p = 0.004), not
+# at five (p = 0.095 with seeds 0-4 since every trial draws from its own stream; issue 11).
+SEEDS = list(range(10))
 
 
 @pytest.mark.slow
@@ -36,7 +38,7 @@ def test_tpe_beats_random_on_branin_at_60_trials(
     for member in plan.members:
         study = optuna.load_study(study_name=member.study_name, storage=storage)
         assert Counter(t.state.name for t in study.trials) == Counter({"COMPLETE": 60})
-    assert len(tpe.curve) == 60 and tpe.finished_trials == 300
+    assert len(tpe.curve) == 60 and tpe.finished_trials == 600
 
 
 def test_grid_runs_each_point_once_and_the_report_is_stored(
