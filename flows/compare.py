@@ -28,6 +28,7 @@ from hpo.compare.models import ComparisonReport
 from hpo.compare.plan import ComparisonPlan, MemberPlan, plan_comparison
 from hpo.compare.render import ReportFiles, render_markdown, table_rows
 from hpo.compare.run import ComparisonOutcome, comparison_settings, finish_group, start_group
+from hpo.errors import ConfigError
 from hpo.flows.tune import trial_worker_task
 from hpo.search_spaces.schema import SearchSpaceSpec
 from hpo.store import get_storage
@@ -124,24 +125,33 @@ def compare_flow(
     samplers: list[str],
     n_trials: int,
     seeds: int | list[int] = 5,
-    workers_per_study: int = 1,
+    workers_per_study: int | list[int] = 1,
     cpu_workers: int = 0,
     gpu_workers: int = 0,
     target: float | None = None,
     output_dir: str | None = None,
 ) -> ComparisonResult:
     """Compare ``samplers`` on ``spec``: ``n_trials`` finished trials per study, one study per
-    (sampler, seed) (``seeds``: a count K for seeds 0..K-1, or the seeds), all at once."""
+    (sampler, seed) (``seeds``: a count K for seeds 0..K-1, or the seeds), all at once.
+    ``workers_per_study``: in-process workers per study; a list of counts compares them
+    (arms ``sampler@wN``, in-process only)."""
     logger = get_run_logger()
-    plan = plan_comparison(spec, samplers, n_trials, seeds, group=group)  # fails before any run
+    plan = plan_comparison(  # fails before any run
+        spec, samplers, n_trials, seeds, group=group, workers=workers_per_study
+    )
     on_pools = cpu_workers + gpu_workers > 0
-    threads = 1 if on_pools else len(plan.members) * workers_per_study
+    if on_pools and len(plan.workers) > 1:
+        raise ConfigError(
+            "worker counts are compared in-process only (--workers 1,4), not on the pools",
+            fix="drop --cpu-workers/--gpu-workers, or give --workers one count",
+        )
+    threads = 1 if on_pools else sum(m.workers for m in plan.members)
     start_group_task(plan, threads, target)
     logger.info(
         "comparison %s: %d studies (%s x seeds %s), %s",
         plan.group,
         len(plan.members),
-        ",".join(plan.samplers),
+        ",".join(plan.arms),
         ",".join(map(str, plan.seeds)),
         f"{cpu_workers} cpu + {gpu_workers} gpu worker runs per study"
         if on_pools
@@ -160,7 +170,7 @@ def compare_flow(
             calls = [
                 {"plan": m.plan, "index": i, "workers": threads, "deadline": deadline}
                 for m in plan.members
-                for i in range(workers_per_study)
+                for i in range(m.workers)
             ]
             _run_all(trial_worker_task, calls, threads=threads)
     except BaseException:

@@ -1,10 +1,13 @@
 """The sampler and pruner plug points: one registry each, by name.
 
-A sampler factory takes the spec and a seed and returns an Optuna sampler. ``grid`` is special:
-the grid points are enqueued once by the coordinator (see :mod:`hpo.study_setup`) and workers
-claim them as WAITING trials, because Optuna's ``GridSampler`` alone repeats points when several
-workers run at once. Every factory checks that it fits the space first, so a combination that
-cannot work (CMA-ES on a categorical-only space) fails before anything runs.
+A sampler factory takes the spec, the seed of the trial it suggests and the study's seed, and
+returns an Optuna sampler; :func:`build_sampler` wraps it so that every trial gets a sampler of
+its own stream (:mod:`hpo.sampler_streams`): parallel workers never repeat each other's draws.
+``grid`` is special: the grid points are enqueued once by the coordinator (see
+:func:`hpo.studies.enqueue_grid`) and workers claim them as WAITING trials, because Optuna's
+``GridSampler`` alone repeats points when several workers run at once. Every factory checks that
+it fits the space first, so a combination that cannot work (CMA-ES on a categorical-only space)
+fails before anything runs.
 """
 
 from __future__ import annotations
@@ -14,13 +17,23 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 
 from hpo.errors import ConfigError, UnknownNameError
+from hpo.sampler_streams import TrialNumberQMCSampler, TrialSeededSampler
+from hpo.search_spaces.schema import CategoricalParam, FloatParam, IntParam
 
 if TYPE_CHECKING:
     from hpo.search_spaces.schema import PrunerSpec, SearchSpaceSpec
 
-SamplerFactory = Callable[["SearchSpaceSpec", int], optuna.samplers.BaseSampler]
+SamplerFactory = Callable[["SearchSpaceSpec", int, int], optuna.samplers.BaseSampler]
+"""``(spec, trial seed, study seed) -> sampler``: draws come from the trial seed; the study seed
+is for what all workers must share (QMC's scrambling)."""
 
 
 def _numeric_params(spec: SearchSpaceSpec) -> list[str]:
@@ -35,21 +48,35 @@ def _needs(module: str, sampler: str, extra: str) -> None:
         )
 
 
-def _random(spec: SearchSpaceSpec, seed: int) -> optuna.samplers.BaseSampler:
+def distributions(spec: SearchSpaceSpec) -> dict[str, BaseDistribution]:
+    """The Optuna distributions the trial loop suggests for ``spec``'s params
+    (``hpo.workers.trial_runner.suggest_params``)."""
+    out: dict[str, BaseDistribution] = {}
+    for name, p in spec.params.items():
+        if isinstance(p, IntParam):
+            out[name] = IntDistribution(p.low, p.high, log=p.log, step=p.step)
+        elif isinstance(p, FloatParam):
+            out[name] = FloatDistribution(p.low, p.high, log=p.log, step=p.step)
+        elif isinstance(p, CategoricalParam):
+            out[name] = CategoricalDistribution(list(p.choices))
+    return out
+
+
+def _random(spec: SearchSpaceSpec, seed: int, study_seed: int) -> optuna.samplers.BaseSampler:
     return optuna.samplers.RandomSampler(seed=seed)
 
 
-def _tpe(spec: SearchSpaceSpec, seed: int) -> optuna.samplers.BaseSampler:
+def _tpe(spec: SearchSpaceSpec, seed: int, study_seed: int) -> optuna.samplers.BaseSampler:
     # Optuna 5 defaults: multivariate, constant liar (good under parallel workers).
     return optuna.samplers.TPESampler(seed=seed)
 
 
-def _gp(spec: SearchSpaceSpec, seed: int) -> optuna.samplers.BaseSampler:
+def _gp(spec: SearchSpaceSpec, seed: int, study_seed: int) -> optuna.samplers.BaseSampler:
     _needs("torch", "gp", "-e '.[torch]'  (GPSampler runs on torch)")
     return optuna.samplers.GPSampler(seed=seed)
 
 
-def _cmaes(spec: SearchSpaceSpec, seed: int) -> optuna.samplers.BaseSampler:
+def _cmaes(spec: SearchSpaceSpec, seed: int, study_seed: int) -> optuna.samplers.BaseSampler:
     if not _numeric_params(spec):
         raise ConfigError(
             f"sampler 'cmaes' needs at least one int or float param, but every param of "
@@ -60,17 +87,24 @@ def _cmaes(spec: SearchSpaceSpec, seed: int) -> optuna.samplers.BaseSampler:
     return optuna.samplers.CmaEsSampler(seed=seed)
 
 
-def _qmc(spec: SearchSpaceSpec, seed: int) -> optuna.samplers.BaseSampler:
+def _qmc(spec: SearchSpaceSpec, seed: int, study_seed: int) -> optuna.samplers.BaseSampler:
     if not _numeric_params(spec):
         raise ConfigError(
             f"sampler 'qmc' needs at least one int or float param, but every param of "
             f"{spec.name!r} is categorical",
             fix="use tpe, random or grid for a categorical-only space",
         )
-    return optuna.samplers.QMCSampler(seed=seed, scramble=True)
+    # One scrambled sequence for the whole study (the study seed); trial n takes its point n.
+    return TrialNumberQMCSampler(
+        search_space=distributions(spec),
+        seed=study_seed,
+        scramble=True,
+        independent_sampler=optuna.samplers.RandomSampler(seed=seed),
+        warn_independent_sampling=False,
+    )
 
 
-def _grid(spec: SearchSpaceSpec, seed: int) -> optuna.samplers.BaseSampler:
+def _grid(spec: SearchSpaceSpec, seed: int, study_seed: int) -> optuna.samplers.BaseSampler:
     try:
         spec.grid_points()
     except ValueError as exc:
@@ -94,14 +128,16 @@ def sampler_names() -> list[str]:
 
 
 def build_sampler(name: str, spec: SearchSpaceSpec, seed: int) -> optuna.samplers.BaseSampler:
-    """The sampler ``name`` for ``spec``, or a clear error before anything runs."""
+    """The sampler ``name`` for ``spec`` seeded by ``seed``, or a clear error before anything
+    runs. Each trial is suggested by a sampler of its own stream, derived from ``seed`` and the
+    trial number (:class:`~hpo.sampler_streams.TrialSeededSampler`)."""
     try:
         factory = SAMPLERS[name]
     except KeyError:
         raise UnknownNameError(
             f"unknown sampler {name!r}", fix=f"use one of: {', '.join(sampler_names())}"
         ) from None
-    return factory(spec, seed)
+    return TrialSeededSampler(lambda trial_seed: factory(spec, trial_seed, seed), seed)
 
 
 def build_pruner(spec: PrunerSpec) -> optuna.pruners.BasePruner:

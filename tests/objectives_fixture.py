@@ -48,3 +48,17 @@ def sleep_param(params: Mapping[str, Any]) -> float:
     can make trials last long enough to kill a worker in the middle of one."""
     time.sleep(float(params.get("sleep_s", 0.1)))
     return quadratic(params)
+
+
+def sleepy_branin(params: Mapping[str, Any]) -> float:
+    """Branin (the bundled spec's x0, x1) after 50 ms, so parallel workers really overlap."""
+    from hpo.workers.objectives.synthetic import evaluate
+
+    time.sleep(0.05)
+    return evaluate("branin", params)
+
+
+def sleepy_discrete(params: Mapping[str, Any]) -> float:
+    """An int ``a`` and a categorical ``b``, after 50 ms."""
+    time.sleep(0.05)
+    return float(params["a"]) + (0.5 if params["b"] == "x" else 0.0)

@@ -40,7 +40,12 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--n-trials", type=int, help="finished trials per study (default: the spec's)")
     p.add_argument("--seeds", type=int, default=5, help="seeds per sampler: 0..K-1 (default 5)")
-    p.add_argument("--workers", type=int, default=1, help="in-process workers per study")
+    p.add_argument(
+        "--workers",
+        default="1",
+        help="in-process workers per study; several counts (e.g. 1,4) compare them: the arms "
+        "become (sampler, workers) pairs labelled tpe@w4",
+    )
     p.add_argument("--cpu-workers", type=int, default=0, help="hpo-cpu trial-worker runs per study")
     p.add_argument("--gpu-workers", type=int, default=0, help="hpo-gpu trial-worker runs per study")
     p.add_argument("--group", help="comparison group name (default: <spec name>-cmp-<random>)")
@@ -63,19 +68,43 @@ def plan_from_args(args: argparse.Namespace) -> ComparisonPlan:
             f"--cpu-workers + --gpu-workers must be at most {MAX_POOL_WORKERS} per study, but "
             f"got {args.cpu_workers + args.gpu_workers}"
         )
-    if args.workers < 1:
-        raise ConfigError(f"--workers must be at least 1, but got {args.workers}")
+    workers = worker_counts(args.workers)
+    if _on_pools(args) and len(workers) > 1:
+        raise ConfigError(
+            f"--workers {args.workers} compares worker counts, which runs in-process only",
+            fix="drop --cpu-workers/--gpu-workers, or give --workers one count",
+        )
     plan = plan_comparison(
-        spec, args.samplers.split(","), n_trials, args.seeds, group=args.group, source=str(path)
+        spec,
+        args.samplers.split(","),
+        n_trials,
+        args.seeds,
+        group=args.group,
+        source=str(path),
+        workers=workers,
     )
-    threads = len(plan.members) * args.workers
+    threads = sum(m.workers for m in plan.members)
     if not _on_pools(args) and threads > MAX_THREADS:
         raise ConfigError(
-            f"{len(plan.members)} studies x --workers {args.workers} make {threads} in-process "
-            f"trial workers, more than {MAX_THREADS}",
+            f"{len(plan.members)} studies with --workers {args.workers} make {threads} "
+            f"in-process trial workers, more than {MAX_THREADS}",
             fix="use fewer seeds or workers, or run on the pools with --cpu-workers",
         )
     return plan
+
+
+def worker_counts(raw: str) -> list[int]:
+    """``--workers``: one count, or several separated by commas."""
+    try:
+        counts = [int(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"--workers takes a count or comma-separated counts, but got {raw!r}",
+            fix="e.g. --workers 4, or --workers 1,4 to compare worker counts",
+        ) from None
+    if not counts or any(c < 1 for c in counts):
+        raise ConfigError(f"--workers must be at least 1, but got {raw!r}")
+    return counts
 
 
 def _on_pools(args: argparse.Namespace) -> bool:
@@ -85,12 +114,12 @@ def _on_pools(args: argparse.Namespace) -> bool:
 def run(args: argparse.Namespace) -> int:
     plan = plan_from_args(args)
     on_pools = _on_pools(args)
-    threads = 1 if on_pools else len(plan.members) * args.workers
+    threads = 1 if on_pools else sum(m.workers for m in plan.members)
     storage = get_storage(comparison_settings(threads))  # fails fast, URL masked
     console = Console(stderr=True)
     budgets = sum(m.budget for m in plan.members)
     console.print(
-        f"comparison [bold]{plan.group}[/] · {', '.join(plan.samplers)} x {len(plan.seeds)} "
+        f"comparison [bold]{plan.group}[/] · {', '.join(plan.arms)} x {len(plan.seeds)} "
         f"seeds · {plan.n_trials} trials per study · {len(plan.members)} studies "
         f"({budgets} trials) · store {mask_url(str(storage.url))}"
     )
@@ -136,7 +165,7 @@ def _run_flow(plan: ComparisonPlan, args: argparse.Namespace, threads: int) -> A
         samplers=list(plan.samplers),
         n_trials=plan.n_trials,
         seeds=list(plan.seeds),
-        workers_per_study=args.workers,
+        workers_per_study=list(plan.workers) if len(plan.workers) > 1 else plan.workers[0],
         cpu_workers=args.cpu_workers,
         gpu_workers=args.gpu_workers,
         target=args.target,

@@ -40,7 +40,9 @@ def register(sub: Any) -> None:
     _page_args(ls, limit=50)
     ls.set_defaults(handler=run_list)
 
-    show = actions.add_parser("show", help="one study: counts, best trial, pace, devices")
+    show = actions.add_parser(
+        "show", help="one study: counts, best trial, pace, devices, duplicate params"
+    )
     show.add_argument("name", help="study name")
     _json_arg(show)
     show.set_defaults(handler=run_show)
@@ -229,6 +231,15 @@ def _print_detail(d: StudyDetail) -> None:
         ("devices", ", ".join(f"{k}: {n}" for k, n in d.devices.items()) or "-"),
         ("spec hash", d.spec_hash or "-"),
     ]
+    if d.duplicate_params:
+        rows.append(
+            (
+                "duplicate params",
+                f"[yellow]{d.duplicate_params} finished trials repeat an earlier trial's params[/]",
+            )
+        )
+    if d.retried_trials:
+        rows.append(("retried trials", f"{d.retried_trials} (system attribute failed_trial)"))
     if d.best_trial is not None:
         rows += [
             ("best value", f"{_num(d.best_trial.value)} (trial {d.best_trial.number})"),

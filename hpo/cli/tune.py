@@ -40,7 +40,12 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--gpu-workers", type=int, default=0, help="trial-worker runs on hpo-gpu")
     p.add_argument("--study", help="study name (default: the spec's name); reused to resume")
-    p.add_argument("--seed", type=int, help="sampler seed (default: the spec's seed)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        help="sampler seed (default: the spec's seed); trial n draws from its own stream derived "
+        "from it, so parallel workers never repeat each other",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)

@@ -161,7 +161,7 @@ def create_group(
         "direction": effective_direction(plan.spec),
         "n_trials": plan.n_trials,
         "seeds": list(plan.seeds),
-        "samplers": list(plan.samplers),
+        "samplers": list(plan.arms),
         "status": "running",
         "target": target,
     }
@@ -199,7 +199,7 @@ def create_group(
                 [
                     {
                         "group_id": group_id,
-                        "sampler": m.sampler,
+                        "sampler": m.arm,
                         "seed": m.seed,
                         "study_name": m.study_name,
                         "budget": m.budget,

@@ -101,7 +101,12 @@ class ComparisonReport(BaseModel):
     direction: str
     n_trials: int
     seeds: tuple[int, ...]
+    #: The compared arms: sampler names, or ``sampler@wN`` labels when worker counts are
+    #: compared (``workers``); every per-arm field below (``results``, ``ranking``, ``tests``)
+    #: names them the same way.
     samplers: tuple[str, ...]
+    #: In-process workers per study; several: the worker count is a compared dimension.
+    workers: tuple[int, ...] = (1,)
     metric: Literal["regret", "best value"]
     known_optimum: float | None
     target: float | None

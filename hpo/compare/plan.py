@@ -15,7 +15,14 @@ is fixed by the spec:
 Grid search is deterministic: every seed would run the same points and get the same values. It
 runs once (the first seed) and that one run stands for every seed in the statistics.
 
-Study names are ``{group}-{sampler}-s{seed}``.
+Worker counts. ``workers`` is how many in-process workers run each study. Given several counts
+(``--workers 1,4``), the worker count becomes a compared dimension: the arms of the comparison
+are (sampler, workers) pairs labelled ``tpe@w4``, each with its studies per seed, and the report
+tests them against each other like samplers (what parallelism costs a search). With one count
+the arms are the samplers, labelled by name.
+
+Study names are ``{group}-{sampler}-s{seed}``, or ``{group}-{sampler}-w{workers}-s{seed}`` when
+worker counts are compared.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from hpo.errors import ConfigError, HpoError
 from hpo.samplers import build_sampler
@@ -45,10 +52,22 @@ class MemberPlan(BaseModel):
 
     sampler: str
     seed: int
+    #: In-process workers running this study.
+    workers: int = 1
+    #: The arm it belongs to: the sampler's name, or ``sampler@wN`` when worker counts are
+    #: compared.
+    arm: str = ""
     plan: StudyPlan
     #: Seeds this study stands for (grid: all of them; otherwise its own).
     stands_for: tuple[int, ...]
     note: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _arm_defaults_to_sampler(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("arm"):
+            return {**data, "arm": data.get("sampler", "")}
+        return data
 
     @property
     def study_name(self) -> str:
@@ -70,9 +89,33 @@ class ComparisonPlan(BaseModel):
     seeds: tuple[int, ...]
     n_trials: int
     members: tuple[MemberPlan, ...]
+    #: Worker counts compared (one count: the workers of every study).
+    workers: tuple[int, ...] = (1,)
 
-    def members_of(self, sampler: str) -> list[MemberPlan]:
-        return [m for m in self.members if m.sampler == sampler]
+    @property
+    def arms(self) -> tuple[str, ...]:
+        """The compared arms in order: samplers, or (sampler, workers) labels."""
+        return tuple(dict.fromkeys(m.arm for m in self.members))
+
+    def members_of(self, arm: str) -> list[MemberPlan]:
+        return [m for m in self.members if m.arm == arm]
+
+
+def arm_label(sampler: str, workers: int, compared: bool) -> str:
+    """``tpe`` or, when worker counts are compared, ``tpe@w4``."""
+    return f"{sampler}@w{workers}" if compared else sampler
+
+
+def worker_list(workers: int | Sequence[int]) -> tuple[int, ...]:
+    """Worker counts, each at least 1, none repeated."""
+    out = (workers,) if isinstance(workers, int) else tuple(int(w) for w in workers)
+    if not out:
+        raise ConfigError("--workers must give at least one worker count, e.g. 1 or 1,4")
+    if any(w < 1 for w in out):
+        raise ConfigError(f"--workers must be at least 1, but got {','.join(map(str, out))}")
+    if len(set(out)) != len(out):
+        raise ConfigError(f"--workers must not repeat a count, but got {','.join(map(str, out))}")
+    return out
 
 
 def default_group_name(spec: SearchSpaceSpec) -> str:
@@ -101,6 +144,7 @@ def plan_comparison(
     *,
     group: str | None = None,
     source: str = "<spec>",
+    workers: int | Sequence[int] = 1,
 ) -> ComparisonPlan:
     """Expand (samplers x seeds) into study plans; raise an :class:`~hpo.errors.HpoError` for
     anything that cannot work (unknown sampler, CMA-ES on a categorical-only space, a grid that
@@ -113,6 +157,8 @@ def plan_comparison(
     if not 1 <= n_trials <= 1_000_000:
         raise ConfigError(f"--n-trials must be between 1 and 1000000, but got {n_trials}")
     seed_tuple = seed_list(seeds)
+    counts = worker_list(workers)
+    compared = len(counts) > 1
     group = group or default_group_name(spec)
     if not _GROUP.match(group):
         raise ConfigError(
@@ -129,26 +175,39 @@ def plan_comparison(
             raise
     members: list[MemberPlan] = []
     for name in names:
-        if name == "grid":
-            members.append(_grid_member(spec, group, n_trials, seed_tuple))
-            continue
-        note = _fallback_note(spec, name)
-        for seed in seed_tuple:
-            plan = StudyPlan(
-                study_name=f"{group}-{name}-s{seed}",
-                spec=spec,
-                sampler=name,
-                n_trials=n_trials,
-                seed=seed,
-            )
-            members.append(
-                MemberPlan(sampler=name, seed=seed, plan=plan, stands_for=(seed,), note=note)
-            )
+        for count in counts:
+            arm = arm_label(name, count, compared)
+            prefix = f"{group}-{name}-w{count}" if compared else f"{group}-{name}"
+            if name == "grid":
+                grid = _grid_member(spec, prefix, n_trials, seed_tuple)
+                members.append(grid.model_copy(update={"workers": count, "arm": arm}))
+                continue
+            note = _fallback_note(spec, name)
+            for seed in seed_tuple:
+                plan = StudyPlan(
+                    study_name=f"{prefix}-s{seed}",
+                    spec=spec,
+                    sampler=name,
+                    n_trials=n_trials,
+                    seed=seed,
+                )
+                members.append(
+                    MemberPlan(
+                        sampler=name,
+                        seed=seed,
+                        workers=count,
+                        arm=arm,
+                        plan=plan,
+                        stands_for=(seed,),
+                        note=note,
+                    )
+                )
     if len(members) > MAX_STUDIES:
         raise ConfigError(
             f"a comparison may hold at most {MAX_STUDIES} studies, but "
-            f"{len(names)} samplers x {len(seed_tuple)} seeds make {len(members)}",
-            fix="use fewer seeds or samplers",
+            f"{len(names)} samplers x {len(counts)} worker counts x {len(seed_tuple)} seeds "
+            f"make {len(members)}",
+            fix="use fewer seeds, samplers or worker counts",
         )
     return ComparisonPlan(
         group=group,
@@ -157,6 +216,7 @@ def plan_comparison(
         seeds=seed_tuple,
         n_trials=n_trials,
         members=tuple(members),
+        workers=counts,
     )
 
 
@@ -209,7 +269,7 @@ def even_pick(values: Sequence[Any], k: int) -> list[Any]:
 
 
 def _grid_member(
-    spec: SearchSpaceSpec, group: str, n_trials: int, seeds: tuple[int, ...]
+    spec: SearchSpaceSpec, prefix: str, n_trials: int, seeds: tuple[int, ...]
 ) -> MemberPlan:
     axes = grid_axes(spec)
     sizes = [len(values) for _, values in axes]
@@ -240,10 +300,12 @@ def _grid_member(
         once = f"grid is deterministic: it runs once and that run stands for all {len(seeds)} seeds"
         note = f"{note}; {once}" if note else once
     plan = StudyPlan(
-        study_name=f"{group}-grid-s{seeds[0]}",
+        study_name=f"{prefix}-s{seeds[0]}",
         spec=spec,
         sampler="grid",
         n_trials=budget,
         seed=seeds[0],
     )
-    return MemberPlan(sampler="grid", seed=seeds[0], plan=plan, stands_for=seeds, note=note)
+    return MemberPlan(
+        sampler="grid", seed=seeds[0], arm="grid", plan=plan, stands_for=seeds, note=note
+    )

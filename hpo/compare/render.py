@@ -89,7 +89,9 @@ def render_markdown(report: ComparisonReport, png: Path | None = None) -> str:
         "",
         f"Spec `{report.spec_name}` (hash `{report.spec_hash}`), objective "
         f"`{report.objective}` ({report.direction}{optimum}); budget {report.n_trials} finished "
-        f"trials per study; samplers {', '.join(report.samplers)}; seeds "
+        f"trials per study; {'arms (sampler@workers)' if len(report.workers) > 1 else 'samplers'} "
+        f"{', '.join(report.samplers)}; in-process workers per study "
+        f"{', '.join(map(str, report.workers))}; seeds "
         f"{', '.join(map(str, report.seeds))}; target {report.metric} {target}.",
         "",
         "## Verdict",

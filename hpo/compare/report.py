@@ -153,7 +153,7 @@ def build_report(
                 finals.append(min(done) if sign > 0 else max(done))
         target = float(np.median(finals)) if finals else None
         target_source = "median of every run's best value" if finals else "none"
-    results = [_sampler_result(plan, s, by_study, target, sign, optimum) for s in plan.samplers]
+    results = [_sampler_result(plan, arm, by_study, target, sign, optimum) for arm in plan.arms]
     ranked = sorted(
         results,
         key=lambda r: (
@@ -189,7 +189,8 @@ def build_report(
         direction=direction,
         n_trials=plan.n_trials,
         seeds=plan.seeds,
-        samplers=plan.samplers,
+        samplers=plan.arms,
+        workers=plan.workers,
         metric="regret" if optimum is not None else "best value",
         known_optimum=optimum,
         target=target,

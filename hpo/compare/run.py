@@ -51,7 +51,7 @@ def finish_group(
     output_dir: Path | None = None,
 ) -> ComparisonOutcome:
     """Build the report from the studies, write its files, store it in the group row."""
-    traces = load_traces(storage, [(m.sampler, m.seed, m.study_name) for m in plan.members])
+    traces = load_traces(storage, [(m.arm, m.seed, m.study_name) for m in plan.members])
     report = build_report(plan, traces, target=target)
     files = write_report_files(report, output_dir)
     set_status(plan.group, "done", report=report, storage=storage)
@@ -66,13 +66,18 @@ def comparison_settings(threads: int) -> HpoSettings:
 def run_comparison(
     plan: ComparisonPlan,
     *,
-    workers_per_study: int = 1,
+    workers_per_study: int | None = None,
     target: float | None = None,
     output_dir: Path | None = None,
 ) -> ComparisonOutcome:
-    """Run every study of ``plan`` at once in this process (``workers_per_study`` threads
-    each), then report. Without Prefect: the ``hpo-compare`` flow is the tracked way."""
-    threads = len(plan.members) * workers_per_study
+    """Run every study of ``plan`` at once in this process (each with its member's worker
+    count, or ``workers_per_study`` threads when given and the plan does not compare worker
+    counts), then report. Without Prefect: the ``hpo-compare`` flow is the tracked way."""
+    counts = [
+        workers_per_study if workers_per_study and len(plan.workers) == 1 else m.workers
+        for m in plan.members
+    ]
+    threads = sum(counts)
     settings = comparison_settings(threads)
     storage = get_storage(settings)
     start_group(plan, storage, target=target)
@@ -92,7 +97,7 @@ def run_comparison(
     pool = [
         threading.Thread(target=work, args=(m, w), name=f"hpo-compare-{m}-{w}")
         for m in range(len(plan.members))
-        for w in range(workers_per_study)
+        for w in range(counts[m])
     ]
     for t in pool:
         t.start()

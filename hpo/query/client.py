@@ -32,6 +32,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from hpo.query import studies as _studies
 from hpo.query import trials as _trials
+from hpo.query.duplicates import audit_duplicates
 from hpo.query.export import ExportFormat, write_export
 from hpo.query.filters import (
     ParamCondition,
@@ -136,6 +137,7 @@ class StudyClient:
             attrs = _studies.hpo_attrs(conn, meta.study_id)
             last = _studies.last_completion(conn, meta.study_id)
             device_mix = _studies.devices(conn, meta.study_id)
+            audit = audit_duplicates(conn, meta.study_id)
         per_minute = None
         if info.started_at is not None and last is not None and last > info.started_at:
             minutes = (last - info.started_at).total_seconds() / 60.0
@@ -149,6 +151,8 @@ class StudyClient:
             devices=device_mix,
             spec_hash=attrs.get("hpo.spec_hash"),
             hpo_attrs=attrs,
+            duplicate_params=audit.duplicates,
+            retried_trials=audit.retries,
         )
 
     # -- trials ----------------------------------------------------------------------------

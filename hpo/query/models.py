@@ -95,6 +95,16 @@ class StudyDetail(StudyInfo):
     hpo_attrs: dict[str, Any] = Field(
         default_factory=dict, description="Every `hpo.*` study user attribute."
     )
+    duplicate_params: int = Field(
+        default=0,
+        description="Finished trials whose params repeat an earlier finished trial's, retries "
+        "(`failed_trial` system attribute) and enqueued trials (`fixed_params`) not counted.",
+    )
+    retried_trials: int = Field(
+        default=0,
+        description="Finished retries of trials whose worker died (`failed_trial` system "
+        "attribute): the one repeat the service makes on purpose.",
+    )
 
 
 class Importances(BaseModel):

@@ -140,10 +140,28 @@ def test_exact_budget_and_grid_through_the_deployments(
     assert {t.user_attrs["device"] for t in trials} == {"cpu"}
     workers = Counter(t.user_attrs["worker"] for t in trials)
     assert len(workers) == 2, workers  # two flow-run processes shared the study
+    assert len({t.params["x"] for t in trials}) == 20  # and never repeated a point (issue 11)
 
     grid_trials = _trials(fleet, grid_study)
     assert sorted(t.params["x"] for t in grid_trials) == grid
     assert all(t.state.name == "COMPLETE" for t in grid_trials)
+
+
+def test_four_worker_runs_never_repeat_a_point(fleet: LocalFleet, tmp_path: Path) -> None:
+    """Issue 11 on the pools: 4 trial-worker runs (processes) of one study, seeded alike as
+    `hpo tune` seeds them: every finished trial has its own params (before the fix each run
+    replayed the same random draws) and the budget is exact. (TPE on the pools:
+    test_exact_budget_and_grid_through_the_deployments; every sampler in-process:
+    tests/hpo/test_sampler_streams.py.)"""
+    study = f"distinct-{uuid.uuid4().hex[:8]}"
+    proc = _tune(fleet, _spec(tmp_path, 0.2), "--sampler", "random", "--n-trials", "12",
+                 "--cpu-workers", "4", "--study", study)  # fmt: skip
+    _finish(proc)
+    trials = _trials(fleet, study)
+    assert Counter(t.state.name for t in trials) == Counter({"COMPLETE": 12})
+    xs = Counter(t.params["x"] for t in trials)
+    assert len(xs) == 12, {x: n for x, n in xs.items() if n > 1}
+    assert len({t.user_attrs["worker"] for t in trials}) >= 2  # several processes drew points
 
 
 def _wait_for(predicate: Any, timeout: float, what: str) -> Any:
@@ -196,7 +214,13 @@ def test_sigkill_of_a_worker_mid_trial(fleet: LocalFleet, tmp_path: Path) -> Non
     retries = [t for t in trials if t.system_attrs.get("failed_trial") == victim.number]
     assert len(retries) == 1 and retries[0].state.name == "COMPLETE"
     assert retries[0].params == victim.params
+    assert retries[0].system_attrs["retry_history"] == [victim.number]
     assert "crashed; starting a replacement" in out
+    # The audit of `hpo studies show` counts the retry apart: no duplicate params.
+    from hpo.query import StudyClient
+
+    detail = StudyClient.from_url(fleet.study_db_url).summary(study)
+    assert (detail.retried_trials, detail.duplicate_params) == (1, 0)
 
 
 def test_postgres_restart_mid_study(

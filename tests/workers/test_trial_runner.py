@@ -170,4 +170,10 @@ def test_stale_trial_is_failed_and_retried(pg_url: str, study_name: str) -> None
     assert len(retried) == 1
     assert retried[0].state.name == "COMPLETE"
     assert retried[0].params == trials[dead.number].params
+    assert retried[0].system_attrs["retry_history"] == [dead.number]
     assert report.completed == 3
+    # The audit counts the retry apart: it is no duplicate.
+    from hpo.query import StudyClient
+
+    detail = StudyClient().summary(study_name)
+    assert (detail.retried_trials, detail.duplicate_params) == (1, 0)

@@ -191,3 +191,21 @@ def test_unreachable_store_exits_2_masked() -> None:
         proc.stderr
     )
     assert "sesame" not in proc.stderr + proc.stdout and "Traceback" not in proc.stderr
+
+
+def test_show_reports_duplicate_params(
+    capsys: pytest.CaptureFixture[str], studies: dict[str, Any]
+) -> None:
+    """A study made before issue 11's fix (two workers seeded alike) shows its repeats."""
+    name = f"{studies['prefix']}-dups"
+    optuna.create_study(study_name=name, storage=get_storage())
+    for _ in range(2):
+        worker = optuna.load_study(
+            study_name=name, storage=get_storage(), sampler=optuna.samplers.RandomSampler(seed=4)
+        )
+        worker.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=3)
+    assert run_json(capsys, "studies", "show", name)["duplicate_params"] == 3
+    code, out, _ = run(capsys, "studies", "show", name)
+    assert code == 0 and "duplicate params" in out and "3 finished trials repeat" in out
+    code, out, _ = run(capsys, "studies", "show", studies["gen"].study_name)
+    assert code == 0 and "duplicate params" not in out
