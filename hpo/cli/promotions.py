@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from hpo.cli.args import int_between
 from hpo.promotions import registry
 from hpo.store import get_storage
 
@@ -19,7 +20,12 @@ def register(sub: Any) -> None:
     p.add_argument("--pipeline", required=True, help="pipeline name, e.g. churn-model")
     p.add_argument("--stage", default="staging", help="stage (default staging)")
     p.add_argument("--margin", type=float, default=0.0, help="required gain over the champion")
-    p.add_argument("--reeval-seeds", type=int, default=3, help="re-evaluation seeds (default 3)")
+    p.add_argument(
+        "--reeval-seeds",
+        type=int_between(1, 100),
+        default=3,
+        help="re-evaluation seeds (default 3)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=promote)
 
@@ -28,7 +34,7 @@ def register(sub: Any) -> None:
     lst = q_sub.add_parser("list", help="decisions, newest first")
     lst.add_argument("--pipeline")
     lst.add_argument("--stage")
-    lst.add_argument("--limit", type=int, default=20)
+    lst.add_argument("--limit", type=int_between(1, 10_000), default=20)
     lst.add_argument("--json", action="store_true")
     lst.set_defaults(handler=list_promotions)
     ch = q_sub.add_parser("champions", help="the current champion of each pipeline stage")

@@ -18,9 +18,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from hpo.errors import ConfigError
 from hpo.search_spaces.checks import check_spec
 from hpo.search_spaces.loader import load_spec, resolve_spec_path
+from hpo.search_spaces.schema import MAX_SEED, MAX_TRIALS, check_study_name
 from hpo.settings import get_settings, sized_for_threads
 from hpo.store import get_storage, mask_url
-from hpo.studies import StudyPlan
+from hpo.studies import StudyPlan, check_resume
 
 MAX_WORKERS = 32
 MAX_POOL_WORKERS = 64
@@ -43,6 +44,11 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, help="sampler seed (default: the spec's seed)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="validate the spec, the arguments, the store and a resume; start nothing",
+    )
     p.set_defaults(handler=run)
 
 
@@ -52,8 +58,19 @@ def plan_from_args(args: argparse.Namespace) -> StudyPlan:
     spec = load_spec(path)
     sampler = args.sampler or spec.sampler
     n_trials = args.n_trials if args.n_trials is not None else spec.budget.n_trials
-    if n_trials < 1:
-        raise ConfigError(f"--n-trials must be at least 1, but got {n_trials}")
+    if not 1 <= n_trials <= MAX_TRIALS:
+        raise ConfigError(
+            f"--n-trials must be between 1 and {MAX_TRIALS:,}, but got {n_trials:,}",
+            fix="give a smaller budget; a study can be resumed with a larger one later",
+        )
+    seed = args.seed if args.seed is not None else spec.seed
+    if not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"--seed must be between 0 and {MAX_SEED}, but got {seed}")
+    study_name = args.study if args.study is not None else spec.name
+    try:
+        check_study_name(study_name)
+    except ValueError as exc:
+        raise ConfigError(f"--study: {exc}") from None
     if args.cpu_workers < 0 or args.gpu_workers < 0:
         raise ConfigError("--cpu-workers and --gpu-workers cannot be negative")
     if args.cpu_workers + args.gpu_workers > MAX_POOL_WORKERS:
@@ -69,11 +86,7 @@ def plan_from_args(args: argparse.Namespace) -> StudyPlan:
         )
     check_spec(spec, sampler, source=str(path))
     return StudyPlan(
-        study_name=args.study or spec.name,
-        spec=spec,
-        sampler=sampler,
-        n_trials=n_trials,
-        seed=args.seed if args.seed is not None else spec.seed,
+        study_name=study_name, spec=spec, sampler=sampler, n_trials=n_trials, seed=seed
     )
 
 
@@ -82,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     # Fails fast, with a masked URL, if the store is unreachable. Sized like the flow's own
     # engine so this process keeps one engine.
     storage = get_storage(sized_for_threads(get_settings(), args.workers))
+    check_resume(plan, storage)  # a resume that contradicts the study: exit 2, nothing written
     console = Console(stderr=True)
     where = (
         f"{args.cpu_workers} cpu + {args.gpu_workers} gpu worker run(s) on the pools"
@@ -92,6 +106,9 @@ def run(args: argparse.Namespace) -> int:
         f"study [bold]{plan.study_name}[/] · sampler {plan.sampler} · budget {plan.n_trials} "
         f"finished trials · {where} · store {mask_url(str(storage.url))}"
     )
+    if args.check:
+        console.print("check passed: nothing was started")
+        return 0
     on_pools = args.cpu_workers + args.gpu_workers > 0
     if on_pools:
         from hpo.cli.fleet import _require_server

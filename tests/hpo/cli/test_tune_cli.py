@@ -65,6 +65,38 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
         {"pruner": {"name": "median", "metric": "rmse"}},
         "pruner.metric: metric 'rmse' fits regression tasks only",
     ),
+    (
+        "NaN bound",
+        {"params": {"lr": {"type": "float", "low": float("nan"), "high": 1.0}}},
+        "`low` must be a finite number, but got nan",
+    ),
+    (
+        "infinite bound",
+        {"params": {"lr": {"type": "float", "low": 0.0, "high": float("inf")}}},
+        "`high` must be a finite number, but got inf",
+    ),
+    (
+        "enormous grid",
+        {
+            "sampler": "grid",
+            "params": {
+                "a": {"type": "int", "low": 0, "high": 10**9},
+                "b": {"type": "int", "low": 0, "high": 10**9},
+            },
+        },
+        "the grid has 1,000,000,002,000,000,001 points, over the 100,000",
+    ),
+    (
+        "pruner option Optuna rejects",
+        {"pruner": {"name": "median", "options": {"n_startup_trials": -3}}},
+        "pruner.options: pruner 'median' rejects these options",
+    ),
+    (
+        "pruner option Optuna does not know",
+        {"pruner": {"name": "hyperband", "options": {"eta": 3}}},
+        "pruner.options: pruner 'hyperband' does not take these options",
+    ),
+    ("negative seed", {"seed": -1}, "seed: Input should be greater than or equal to 0"),
 ]
 
 
@@ -93,6 +125,30 @@ def test_unknown_sampler_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert code == 2
     assert "unknown sampler 'annealing'" in err
     assert "fix: use one of: cmaes, gp, grid, qmc, random, tpe" in err
+
+
+BAD_ARGS: list[tuple[list[str], str]] = [
+    (["--n-trials", str(10**12)], "--n-trials must be between 1 and 1,000,000"),
+    (["--n-trials", "0"], "--n-trials must be between 1 and 1,000,000"),
+    (["--study", ""], "--study: a study name must not be empty"),
+    (["--study", "   "], "--study: a study name must not be empty"),
+    (["--study", "x\nINFO forged log line"], "--study: a study name must be printable"),
+    (["--study", "x" * 201], "--study: a study name must have at most 200 characters"),
+    (["--seed", "-5"], "--seed must be between 0 and 4294967295"),
+    (["--seed", str(2**40)], "--seed must be between 0 and 4294967295"),
+    (["--workers", "0"], "--workers must be between 1 and 32"),
+]
+
+
+@pytest.mark.parametrize(("extra", "expected"), BAD_ARGS, ids=[" ".join(a) for a, _ in BAD_ARGS])
+def test_bad_arguments_exit_2_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], expected: str
+) -> None:
+    code = main(["tune", _spec(tmp_path), *extra])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: ") and expected in err
+    assert "Traceback" not in err
 
 
 def _hpo(
