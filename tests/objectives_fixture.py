@@ -48,3 +48,15 @@ def sleep_param(params: Mapping[str, Any]) -> float:
     can make trials last long enough to kill a worker in the middle of one."""
     time.sleep(float(params.get("sleep_s", 0.1)))
     return quadratic(params)
+
+
+def exits_for_negative_x(params: Mapping[str, Any]) -> float:
+    """Calls sys.exit(3) for x < -1 and raises KeyboardInterrupt for x in [-1, 0): a user's
+    objective that tries to end the process must fail only its own trial."""
+    import sys
+
+    if params["x"] < -1:
+        sys.exit(3)
+    if params["x"] < 0:
+        raise KeyboardInterrupt
+    return quadratic(params)

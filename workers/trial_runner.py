@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import socket
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ import optuna
 from pydantic import BaseModel, ConfigDict
 
 from hpo.claims import claim_next
+from hpo.leases import reap_orphans, running_trials
 from hpo.search_spaces.schema import CategoricalParam, FloatParam, IntParam, SearchSpaceSpec
 from hpo.settings import HpoSettings, get_settings
 from hpo.storage import deferred_writes
@@ -34,6 +36,9 @@ from hpo.workers.objectives.base import EvaluationSetup, TrialContext
 from hpo.workers.objectives.registry import resolve_objective
 
 logger = logging.getLogger(__name__)
+
+#: Seconds between claims of a worker that waits for other workers' last trials.
+LINGER_POLL_S = 1.0
 
 
 class WorkerReport(BaseModel):
@@ -98,9 +103,10 @@ def run_worker(
     max_failed = plan.n_trials if max_failed is None else max_failed
     tally = {"completed": 0, "pruned": 0, "failed": 0}
     waiting_only = plan.sampler == "grid"
-    where = {
+    where: dict[str, str | int] = {
         "worker": identity.name,
         "host": identity.host,
+        "pid": os.getpid(),  # with the host: tells a dead worker's trials (hpo.leases)
         "pool": identity.pool,
         "device": device,
     }
@@ -120,6 +126,8 @@ def run_worker(
             trial = claim.trial
             if trial is None:
                 reason = claim.stopped_because or "budget reached"
+                if "budget reached" in reason and _lease_pending(study, storage, identity.host):
+                    continue  # a dead worker's trial holds a slot: retry it, do not end short
                 break
             try:
                 with heartbeat.running(trial._trial_id):
@@ -152,6 +160,22 @@ def run_worker(
     return report
 
 
+def _lease_pending(study: optuna.Study, storage: optuna.storages.RDBStorage, host: str) -> bool:
+    """The budget is taken, but maybe not by trials that will finish. A RUNNING trial of a dead
+    process on this host is failed now (its slot and params come back: claim again). While
+    other trials run, the worker stays (claims again after a second): should one of them die,
+    its lease ends, a claim fails it and its params run here. False: nothing runs, stop."""
+    if retry_store(lambda: reap_orphans(study, storage, host), what="reap dead workers' trials"):
+        return True
+    running = retry_store(
+        lambda: running_trials(storage, study._study_id), what="count running trials"
+    )
+    if not running:
+        return False
+    time.sleep(LINGER_POLL_S)
+    return True
+
+
 def _run_one(
     study: optuna.Study,
     trial: optuna.Trial,
@@ -160,7 +184,7 @@ def _run_one(
     setup: EvaluationSetup,
     device: str,
     settings: HpoSettings,
-    where: dict[str, str],
+    where: dict[str, str | int],
 ) -> str:
     def report(step: int, value: float) -> None:
         trial.report(value, step)
@@ -188,6 +212,18 @@ def _run_one(
         if is_transient(exc):  # ...unless it is the store going away under suggest/report
             raise
         return _fail(study, trial, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+    except (SystemExit, KeyboardInterrupt) as exc:
+        if (
+            isinstance(exc, KeyboardInterrupt)
+            and threading.current_thread() is threading.main_thread()
+        ):
+            # A real Ctrl-C (signals reach the main thread only): the trial is cut, the run ends.
+            _fail(study, trial, "interrupted (Ctrl-C)")
+            raise
+        # The objective called sys.exit() or raised KeyboardInterrupt itself: a failed trial,
+        # not the end of the worker (nor of the CLI around it).
+        what = f"SystemExit({exc.code!r})" if isinstance(exc, SystemExit) else "KeyboardInterrupt"
+        return _fail(study, trial, f"the objective raised {what}", traceback.format_exc())
     if not math.isfinite(value):
         return _fail(study, trial, f"objective returned {value}, which is not a finite number")
     _tell(study, trial, value=value)
