@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import threading
 from typing import Any
 
@@ -106,6 +107,11 @@ def run(args: argparse.Namespace) -> int:
         f"study [bold]{plan.study_name}[/] · sampler {plan.sampler} · budget {plan.n_trials} "
         f"finished trials · {where} · store {mask_url(str(storage.url))}"
     )
+    done = _finished_so_far(storage, plan.study_name)
+    if done is not None:  # a resume: say where it stands
+        console.print(
+            f"resuming: {done} finished trial(s) already, {max(plan.n_trials - done, 0)} to go"
+        )
     if args.check:
         console.print("check passed: nothing was started")
         return 0
@@ -128,19 +134,54 @@ def run(args: argparse.Namespace) -> int:
         if poller is not None:
             poller.join()
     summary = result.summary
+    short = _shortfall(plan, summary.finished, result)
     if args.json:
         print(json.dumps(result.model_dump(mode="json"), indent=2))
-        return 0
-    console.print(
-        f"finished: {summary.finished}/{plan.n_trials} "
-        f"(complete {summary.complete}, pruned {summary.pruned}, failed {summary.failed})"
-    )
-    if summary.best_value is None:
-        console.print("[yellow]no trial completed[/]")
+    else:
+        console.print(
+            f"finished: {summary.finished}/{plan.n_trials} "
+            f"(complete {summary.complete}, pruned {summary.pruned}, failed {summary.failed})"
+        )
+        if summary.best_value is not None:
+            metric = plan.spec.metric or "value"
+            print(f"best {metric}: {summary.best_value:.6g} (trial {summary.best_trial_number})")
+            print("best params: " + json.dumps(summary.best_params, sort_keys=True))
+    if short is not None:  # exit 0 promises N finished trials: anything else says what is missing
+        print(f"error: {short}", file=sys.stderr)
         return 1
-    print(f"best value: {summary.best_value:.6g} (trial {summary.best_trial_number})")
-    print("best params: " + json.dumps(summary.best_params, sort_keys=True))
     return 0
+
+
+def _finished_so_far(storage: RDBStorage, study_name: str) -> int | None:
+    """Finished trials of an existing study, or None for a new one."""
+    from hpo.claims import count_trials
+
+    try:
+        study_id = storage.get_study_id_from_name(study_name)
+    except KeyError:
+        return None
+    return count_trials(storage, study_id).finished
+
+
+_NORMAL_STOPS = {"", "budget reached", "grid exhausted or budget reached", "budget taken"}
+
+
+def _shortfall(plan: StudyPlan, finished: int, result: Any) -> str | None:
+    """Why the study holds fewer finished trials than promised, or None when it holds them
+    (a grid promises its points up to the budget). ``result`` is the tune flow's (its
+    workers say why each stopped) or the pools flow's (one reason)."""
+    promised = plan.n_trials
+    if plan.sampler == "grid":
+        promised = min(promised, plan.spec.grid_size())
+    if finished >= promised:
+        return None
+    stops = {getattr(w, "stopped_because", "") for w in result.workers}
+    stops.add(getattr(result, "reason", ""))
+    why = "; ".join(sorted(stops - _NORMAL_STOPS)) or "the workers stopped early"
+    return (
+        f"study {plan.study_name!r} holds {finished} of {promised} finished trials ({why}); "
+        "run the same command again to resume it"
+    )
 
 
 def _run_flow(plan: StudyPlan, args: argparse.Namespace, on_pools: bool) -> Any:

@@ -199,7 +199,7 @@ def test_tune_bundled_xgboost_spec_end_to_end(pg_url: str, study_name: str, tmp_
         env={"PREFECT_HOME": str(tmp_path / "prefect")},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "best value:" in proc.stdout
+    assert "best roc_auc:" in proc.stdout
     study = optuna.load_study(study_name=study_name, storage=pg_url)  # stock Optuna reads it
     assert Counter(t.state.name for t in study.trials) == Counter({"COMPLETE": 8})
     assert study.best_value > 0.95  # ROC AUC on breast_cancer
@@ -212,6 +212,34 @@ def test_tune_bundled_xgboost_spec_end_to_end(pg_url: str, study_name: str, tmp_
         "--study", study_name, "--no-progress", env={"PREFECT_HOME": str(tmp_path / "prefect")},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "resuming: 8 finished trial(s) already, 0 to go" in proc.stderr
     assert "finished: 8/8" in proc.stderr
     study = optuna.load_study(study_name=study_name, storage=pg_url)
     assert Counter(t.state.name for t in study.trials) == Counter({"COMPLETE": 8})
+
+
+@pytest.mark.slow
+def test_a_short_study_exits_1_saying_what_is_missing(
+    pg_url: str, study_name: str, tmp_path: Path
+) -> None:
+    spec = tmp_path / "fails.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "fails",
+                "objective": "tests.objectives_fixture:always_fails",
+                "params": {"x": {"type": "float", "low": 0, "high": 1}},
+                "budget": {"n_trials": 3, "max_failed_trials": 2},
+            }
+        )
+    )
+    proc = _hpo(
+        "tune", str(spec), "--study", study_name, "--no-progress",
+        env={"PREFECT_HOME": str(tmp_path / "prefect")},
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert (
+        f"error: study {study_name!r} holds 0 of 3 finished trials (2 trials failed "
+        "(budget.max_failed_trials)); run the same command again to resume it\n"
+    ) in proc.stderr
+    assert "Traceback" not in proc.stderr
