@@ -142,7 +142,10 @@ def tune_on_pools_flow(
                 reason = decision.reason
                 break
 
-    summary = publish_study(storage, study_name, study_links(storage, study_name))
+    summary = retry_store(
+        lambda: publish_study(storage, study_name, study_links(storage, study_name)),
+        what="publish the study",
+    )
     result = PoolsTuneResult(
         summary=summary,
         workers=trials_by_worker(storage, study_id),
