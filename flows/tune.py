@@ -21,6 +21,7 @@ from hpo.settings import HpoSettings, get_settings, sized_for_threads
 from hpo.store import get_storage, retry_store
 from hpo.studies import StudyPlan, open_study
 from hpo.summary import StudySummary
+from hpo.workers.interrupt import TrialCut, cut, grace_over
 from hpo.workers.trial_runner import WorkerIdentity, WorkerReport, default_worker_name, run_worker
 
 
@@ -81,8 +82,12 @@ def tune_flow(
     progress = ProgressArtifact(study_name, n_trials)
     futures = [trial_worker_task.submit(plan, i, workers, deadline) for i in range(workers)]
     # Every read rides out a store restart, as the workers do (hpo.store.retry_store).
+    grace, cut_sent = get_settings().worker.interrupt_grace_s, False
     while wait(futures, timeout=2).not_done:
         retry_store(lambda: progress.update(storage), what="update the progress")
+        if grace_over(grace) and not cut_sent:  # Ctrl-C, and trials still run: cut them
+            cut(TrialCut)
+            cut_sent = True
     retry_store(lambda: progress.update(storage), what="update the progress")
     reports = [f.result() for f in futures]
     summary = retry_store(

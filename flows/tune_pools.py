@@ -29,6 +29,7 @@ from hpo.search_spaces.schema import SearchSpaceSpec
 from hpo.store import get_storage, retry_store
 from hpo.studies import StudyPlan
 from hpo.summary import StudySummary, WorkerTally, study_id_of, trials_by_worker
+from hpo.workers.interrupt import stop_requested
 
 TRIAL_WORKER_FLOW = "hpo-trial-worker"
 
@@ -141,6 +142,14 @@ def tune_on_pools_flow(
             if decision.done:
                 reason = decision.reason
                 break
+            if stop_requested():  # Ctrl-C of `hpo tune`: cancel every run still going
+                for run in runs.values():
+                    if not run.final:
+                        client.set_flow_run_state(
+                            UUID(run.run_id), Cancelled(message="interrupted"), force=True
+                        )
+                reason = "interrupted"
+                break
 
     summary = retry_store(
         lambda: publish_study(storage, study_name, study_links(storage, study_name)),
@@ -154,7 +163,7 @@ def tune_on_pools_flow(
         reason=reason,
     )
     timed_out = deadline is not None and time.time() >= deadline
-    if summary.finished < n_trials and sampler != "grid" and not timed_out:
+    if summary.finished < n_trials and sampler != "grid" and not timed_out and not stop_requested():
         why = "; ".join(sorted(set(failures.values()))[:3]) or "see the trial-worker runs' logs"
         raise RuntimeError(
             f"study {study_name!r} holds {summary.finished} of {n_trials} finished trials: "

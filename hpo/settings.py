@@ -119,6 +119,13 @@ class WorkerSettings(BaseSettings):
         ge=1,
         description="CPU threads one trial may use (xgboost/lightgbm/torch).",
     )
+    interrupt_grace_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=3600,
+        description="After a Ctrl-C, seconds running trials get to finish (a trial that reports "
+        "is cut at its next report) before they are failed as interrupted.",
+    )
     gpu_slot: str | None = Field(
         default=None,
         description="Prefect global concurrency limit a trial-worker flow run occupies while it "

@@ -32,6 +32,14 @@ from hpo.store import get_storage, is_transient, retry_store
 from hpo.studies import StudyPlan, join_study
 from hpo.workers.devices import resolve_device
 from hpo.workers.heartbeat import Heartbeat
+from hpo.workers.interrupt import (
+    TrialCut,
+    TrialInterrupted,
+    TrialTimedOut,
+    cut,
+    interruptible,
+    stop_requested,
+)
 from hpo.workers.objectives.base import EvaluationSetup, TrialContext
 from hpo.workers.objectives.registry import resolve_objective
 
@@ -39,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between claims of a worker that waits for other workers' last trials.
 LINGER_POLL_S = 1.0
+#: The fail reason of a trial cut by Ctrl-C.
+INTERRUPTED = "interrupted (Ctrl-C)"
 
 
 class WorkerReport(BaseModel):
@@ -112,10 +122,14 @@ def run_worker(
     }
 
     heartbeat = Heartbeat(storage)  # one thread for the worker's trials, not one per trial
+    watchdog = _timeout_watchdog(deadline)
     try:
         while True:
             if deadline is not None and time.time() >= deadline:
                 reason = "timeout"
+                break
+            if stop_requested():
+                reason = "interrupted"
                 break
             claim = retry_store(
                 lambda: claim_next(
@@ -146,6 +160,8 @@ def run_worker(
             tally[outcome] += 1
     finally:
         heartbeat.close()
+        if watchdog is not None:
+            watchdog.cancel()
 
     report = WorkerReport(
         worker=identity.name,
@@ -158,6 +174,18 @@ def run_worker(
     )
     logger.info("worker %s stopped: %s", identity.name, report)
     return report
+
+
+def _timeout_watchdog(deadline: float | None) -> threading.Timer | None:
+    """At the deadline, cut this worker's trial if it still runs (a trial that never returns
+    must not hold the study past ``budget.timeout_s``)."""
+    if deadline is None:
+        return None
+    me = threading.get_ident()
+    timer = threading.Timer(max(deadline - time.time(), 0.0), cut, args=(TrialTimedOut, {me}))
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def _lease_pending(study: optuna.Study, storage: optuna.storages.RDBStorage, host: str) -> bool:
@@ -187,6 +215,8 @@ def _run_one(
     where: dict[str, str | int],
 ) -> str:
     def report(step: int, value: float) -> None:
+        if stop_requested():  # Ctrl-C: a trial that reports is cut here
+            raise TrialInterrupted
         trial.report(value, step)
         if trial.should_prune():
             raise optuna.TrialPruned(f"pruned at step {step}")
@@ -204,10 +234,17 @@ def _run_one(
             for key, attr in where.items():
                 trial.set_user_attr(key, attr)
             params = suggest_params(trial, spec)
-        value = float(objective(params, context))
+        with interruptible():
+            value = float(objective(params, context))
     except optuna.TrialPruned:
         _tell(study, trial, state=optuna.trial.TrialState.PRUNED)
         return "pruned"
+    except TrialCut:
+        return _fail(study, trial, f"{INTERRUPTED}: still running at the end of the grace period")
+    except TrialInterrupted:
+        return _fail(study, trial, INTERRUPTED)
+    except TrialTimedOut:
+        return _fail(study, trial, "timeout: still running when budget.timeout_s ran out")
     except Exception as exc:  # the objective is user code: any error fails only this trial
         if is_transient(exc):  # ...unless it is the store going away under suggest/report
             raise
@@ -218,7 +255,7 @@ def _run_one(
             and threading.current_thread() is threading.main_thread()
         ):
             # A real Ctrl-C (signals reach the main thread only): the trial is cut, the run ends.
-            _fail(study, trial, "interrupted (Ctrl-C)")
+            _fail(study, trial, INTERRUPTED)
             raise
         # The objective called sys.exit() or raised KeyboardInterrupt itself: a failed trial,
         # not the end of the worker (nor of the CLI around it).
@@ -241,7 +278,7 @@ def _tell(
 
     def tell() -> None:
         try:
-            study.tell(trial, value, state=state)
+            study.tell(trial, value, state=state, skip_if_finished=True)
         except optuna.exceptions.UpdateFinishedTrialError:
             pass  # an earlier attempt committed before the connection dropped
 

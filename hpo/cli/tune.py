@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 import threading
 from typing import Any
@@ -23,6 +25,7 @@ from hpo.search_spaces.schema import MAX_SEED, MAX_TRIALS, check_study_name
 from hpo.settings import get_settings, sized_for_threads
 from hpo.store import get_storage, mask_url
 from hpo.studies import StudyPlan, check_resume
+from hpo.workers.interrupt import request_stop, stop_requested
 
 MAX_WORKERS = 32
 MAX_POOL_WORKERS = 64
@@ -127,13 +130,22 @@ def run(args: argparse.Namespace) -> int:
             target=_progress, args=(plan, storage, stop, console), daemon=True
         )
         poller.start()
+    previous = signal.signal(signal.SIGINT, lambda *_: _on_ctrl_c(console))
     try:
         result = _run_flow(plan, args, on_pools)
     finally:
+        signal.signal(signal.SIGINT, previous)
         stop.set()
         if poller is not None:
             poller.join()
     summary = result.summary
+    if stop_requested():
+        print(
+            f"interrupted: study {plan.study_name!r} holds {summary.finished} of "
+            f"{plan.n_trials} finished trials; run the same command again to resume it",
+            file=sys.stderr,
+        )
+        _exit(130)
     short = _shortfall(plan, summary.finished, result)
     if args.json:
         print(json.dumps(result.model_dump(mode="json"), indent=2))
@@ -150,6 +162,41 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {short}", file=sys.stderr)
         return 1
     return 0
+
+
+def _on_ctrl_c(console: Console) -> None:
+    """First Ctrl-C: stop claiming, let running trials end (or cut them) within the grace;
+    the second one: quit now (this process's running trials are failed by the next run)."""
+    if stop_requested():
+        print("interrupted again: quitting now", file=sys.stderr)
+        _exit(130, now=True)
+    request_stop()
+    grace = get_settings().worker.interrupt_grace_s
+    console.print(
+        f"stopping: no new trials; running trials are cut at their next report or failed in "
+        f"{grace:.0f} s (Ctrl-C again to quit now)"
+    )
+
+
+def _exit(code: int, *, now: bool = False) -> None:
+    """Exit with ``code``. ``now``, or while a worker thread still runs an objective that never
+    returns (the interpreter would wait for it): flush, stop a temporary Prefect server this
+    process started, and leave without waiting for threads."""
+    stray = any(
+        t.is_alive() and t is not threading.main_thread() and not t.daemon
+        for t in threading.enumerate()
+    )
+    if not (now or stray):
+        raise SystemExit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        server_module = sys.modules.get("prefect.server.api.server")  # started one only if loaded
+        if server_module is not None:
+            for server in list(server_module.SubprocessASGIServer._instances.values()):
+                server.stop()
+    finally:
+        os._exit(code)
 
 
 def _finished_so_far(storage: RDBStorage, study_name: str) -> int | None:
