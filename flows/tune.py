@@ -18,9 +18,10 @@ from pydantic import BaseModel, ConfigDict
 from hpo.monitoring import ProgressArtifact, publish_study, study_links
 from hpo.search_spaces.schema import SearchSpaceSpec
 from hpo.settings import HpoSettings, get_settings, sized_for_threads
-from hpo.store import get_storage
+from hpo.store import get_storage, retry_store
 from hpo.studies import StudyPlan, open_study
 from hpo.summary import StudySummary
+from hpo.workers.interrupt import TrialCut, cut, grace_over
 from hpo.workers.trial_runner import WorkerIdentity, WorkerReport, default_worker_name, run_worker
 
 
@@ -41,7 +42,8 @@ def _settings(workers: int) -> HpoSettings:
 @task(name="open-study", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
 def open_study_task(plan: StudyPlan, workers: int = 1) -> None:
     """Create or resume the study (and enqueue grid points)."""
-    open_study(plan, get_storage(_settings(workers)))
+    storage = get_storage(_settings(workers))
+    retry_store(lambda: open_study(plan, storage), what="open the study")
 
 
 @task(
@@ -79,9 +81,17 @@ def tune_flow(
     storage = get_storage(_settings(workers))
     progress = ProgressArtifact(study_name, n_trials)
     futures = [trial_worker_task.submit(plan, i, workers, deadline) for i in range(workers)]
+    # Every read rides out a store restart, as the workers do (hpo.store.retry_store).
+    grace, cut_sent = get_settings().worker.interrupt_grace_s, False
     while wait(futures, timeout=2).not_done:
-        progress.update(storage)
-    progress.update(storage)
+        retry_store(lambda: progress.update(storage), what="update the progress")
+        if grace_over(grace) and not cut_sent:  # Ctrl-C, and trials still run: cut them
+            cut(TrialCut)
+            cut_sent = True
+    retry_store(lambda: progress.update(storage), what="update the progress")
     reports = [f.result() for f in futures]
-    summary = publish_study(storage, study_name, study_links(storage, study_name))
+    summary = retry_store(
+        lambda: publish_study(storage, study_name, study_links(storage, study_name)),
+        what="publish the study",
+    )
     return TuneResult(summary=summary, workers=reports)

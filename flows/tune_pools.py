@@ -29,6 +29,7 @@ from hpo.search_spaces.schema import SearchSpaceSpec
 from hpo.store import get_storage, retry_store
 from hpo.studies import StudyPlan
 from hpo.summary import StudySummary, WorkerTally, study_id_of, trials_by_worker
+from hpo.workers.interrupt import stop_requested
 
 TRIAL_WORKER_FLOW = "hpo-trial-worker"
 
@@ -141,8 +142,19 @@ def tune_on_pools_flow(
             if decision.done:
                 reason = decision.reason
                 break
+            if stop_requested():  # Ctrl-C of `hpo tune`: cancel every run still going
+                for run in runs.values():
+                    if not run.final:
+                        client.set_flow_run_state(
+                            UUID(run.run_id), Cancelled(message="interrupted"), force=True
+                        )
+                reason = "interrupted"
+                break
 
-    summary = publish_study(storage, study_name, study_links(storage, study_name))
+    summary = retry_store(
+        lambda: publish_study(storage, study_name, study_links(storage, study_name)),
+        what="publish the study",
+    )
     result = PoolsTuneResult(
         summary=summary,
         workers=trials_by_worker(storage, study_id),
@@ -151,7 +163,8 @@ def tune_on_pools_flow(
         reason=reason,
     )
     timed_out = deadline is not None and time.time() >= deadline
-    if fell_short(summary.finished, n_trials, grid=sampler == "grid", timed_out=timed_out):
+    short = fell_short(summary.finished, n_trials, grid=sampler == "grid", timed_out=timed_out)
+    if short and not stop_requested():  # after a Ctrl-C, the CLI says what is missing
         why = "; ".join(sorted(set(failures.values()))[:3]) or "see the trial-worker runs' logs"
         raise RuntimeError(
             f"study {study_name!r} holds {summary.finished} of {n_trials} finished trials: "

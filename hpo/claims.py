@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 import optuna
 from sqlalchemy import Connection, text
 
+from hpo.leases import fail_stale_trials
 from hpo.storage import StudyStorage
 from hpo.storage.budget import BudgetTaken, SlotCounts, TrialBudget
 from hpo.storage.counts import StateCounts
@@ -143,7 +144,7 @@ def _claim_under_lock(
         conn.execute(_LOCK_SQL, {"ns": LOCK_NAMESPACE, "sid": study_id})
         counts = claim_counts(conn, study_id, storage)
         if counts.stale:
-            optuna.storages.fail_stale_trials(study)
+            fail_stale_trials(study, storage)
             counts = claim_counts(conn, study_id, storage)
         reason = _stop_reason(counts, n_trials, waiting_only, max_failed)
         if reason is not None:
@@ -179,7 +180,7 @@ def _claim_within_budget(
         if waiting_only:
             counts = _count_now(storage, study_id)
             if counts.stale:
-                optuna.storages.fail_stale_trials(study)
+                fail_stale_trials(study, storage)
                 counts = _count_now(storage, study_id)
             reason = _stop_reason(counts, n_trials, waiting_only, max_failed)
             if reason is not None:
@@ -192,7 +193,7 @@ def _claim_within_budget(
                 continue
             counts = taken.counts
         if counts.stale:
-            optuna.storages.fail_stale_trials(study)
+            fail_stale_trials(study, storage)
         elif (
             counts.waiting
             and budget.skip_waiting

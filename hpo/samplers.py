@@ -108,7 +108,11 @@ def _grid(spec: SearchSpaceSpec, seed: int, study_seed: int) -> optuna.samplers.
     try:
         spec.grid_points()
     except ValueError as exc:
-        raise ConfigError(f"sampler 'grid' cannot build a grid: {exc}") from None
+        raise ConfigError(
+            f"sampler 'grid' cannot build a grid: {exc}",
+            fix="list the values to try under `grid:`, give float params a `step`, "
+            "or use random or tpe",
+        ) from None
     # Workers only ever run enqueued grid points; this sampler is never asked for a value.
     return optuna.samplers.RandomSampler(seed=seed)
 
@@ -154,5 +158,10 @@ def build_pruner(spec: PrunerSpec) -> optuna.pruners.BasePruner:
         raise ConfigError(
             f"pruner {spec.name!r} does not take these options: {exc}",
             fix="see the Optuna docs of that pruner for its arguments",
+        ) from None
+    except ValueError as exc:  # Optuna's own range checks (n_startup_trials: -3, ...)
+        raise ConfigError(
+            f"pruner {spec.name!r} rejects these options: {exc}",
+            fix="see the Optuna docs of that pruner for the values its arguments take",
         ) from None
     return optuna.pruners.NopPruner()

@@ -12,8 +12,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hpo.errors import ConfigError
 
 
 def _default_data_dir() -> Path:
@@ -117,6 +119,13 @@ class WorkerSettings(BaseSettings):
         ge=1,
         description="CPU threads one trial may use (xgboost/lightgbm/torch).",
     )
+    interrupt_grace_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=3600,
+        description="After a Ctrl-C, seconds running trials get to finish (a trial that reports "
+        "is cut at its next report) before they are failed as interrupted.",
+    )
     gpu_slot: str | None = Field(
         default=None,
         description="Prefect global concurrency limit a trial-worker flow run occupies while it "
@@ -166,8 +175,41 @@ def artifacts_dir(settings: HpoSettings) -> Path:
 
 @lru_cache(maxsize=1)
 def get_settings() -> HpoSettings:
-    """The process-wide settings, read once from the environment."""
-    return HpoSettings()
+    """The process-wide settings, read once from the environment; an invalid value is a
+    :class:`~hpo.errors.ConfigError` naming the variable, the rule and the fix."""
+    try:
+        return HpoSettings()
+    except ValidationError as exc:
+        raise settings_error(exc) from None
+
+
+_GROUPS: dict[str, type[BaseSettings]] = {
+    cls.__name__: cls for cls in (HpoSettings, DatabaseSettings, WorkerSettings)
+}
+_SECRET_FIELDS = {"url"}  # never echoed back, not even in an error
+
+
+def settings_error(exc: ValidationError) -> ConfigError:
+    """One line per invalid ``HPO_*`` variable: its name, the value (unless secret), the rule."""
+    group = _GROUPS.get(exc.title, HpoSettings)
+    prefix = str(group.model_config.get("env_prefix", "HPO_"))
+    lines: list[str] = []
+    fixes: list[str] = []
+    for err in exc.errors(include_url=False):
+        field = str(err["loc"][0]) if err["loc"] else ""
+        var = (prefix + field).upper()
+        given = "" if field in _SECRET_FIELDS else f"={err.get('input')!r}"
+        lines.append(f"{var}{given}: {err['msg'].removeprefix('Value error, ')}")
+        info = group.model_fields.get(field)
+        if info is not None:
+            default = info.get_default(call_default_factory=True)
+            what = (info.description or "").split(". ")[0].rstrip(".")
+            fixes.append(f"set {var} to a valid value ({what}) or unset it (default {default})")
+    first, *rest = lines or [str(exc)]
+    return ConfigError(
+        "invalid setting " + first + "".join(f"; {line}" for line in rest),
+        fix="; ".join(fixes) or "see the settings table in README.md",
+    )
 
 
 #: Prefect settings the service runs with unless the user set them: no telemetry calls from a

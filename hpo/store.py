@@ -8,8 +8,8 @@ Contract:
   ``W * (pool_size + max_overflow)``; size Postgres' ``max_connections`` (or PgBouncer) from that.
 * **Tables created once.** Building the storage creates Optuna's tables and stamps their schema
   version under a PostgreSQL advisory lock, so concurrent first runs do not race.
-* **Secrets stay secret.** URLs are shown only through :func:`mask_url`; errors never carry the
-  password.
+* **Secrets stay secret.** URLs are shown only through :func:`mask_url` (every form libpq takes
+  a password in, :mod:`hpo.redaction`); errors never carry the password.
 * **PostgreSQL only.** SQLite and other back ends are refused: the service relies on Postgres
   locks and concurrency.
 """
@@ -27,10 +27,12 @@ from typing import Any, TypeVar
 import optuna
 import psycopg
 import sqlalchemy
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from hpo.errors import ConfigError, StoreUnavailableError
+from hpo.redaction import mask_url as mask_url  # re-exported: callers show URLs through it
+from hpo.redaction import redact
 from hpo.settings import HpoSettings, get_settings
 from hpo.storage import FastRDBStorage, StudyStorage
 from hpo.storage.indexes import ensure_store_indexes
@@ -49,7 +51,16 @@ _storages_lock = threading.Lock()
 
 
 def normalize_url(url: str) -> str:
-    """The SQLAlchemy URL for psycopg 3 (``postgresql://`` becomes ``postgresql+psycopg://``)."""
+    """The SQLAlchemy URL for psycopg 3 (``postgresql://`` becomes ``postgresql+psycopg://``);
+    a libpq key=value connection string (``host=db user=alice password=...``) is turned into a
+    URL. Errors never show the URL, only what is wrong with it."""
+    if "://" not in url and "=" in url:
+        url = _dsn_to_url(url)
+    if url.partition("://")[2].split("?", 1)[0].count("@") > 1:
+        raise ConfigError(
+            "HPO_DATABASE_URL holds an unescaped '@' in its user or password",
+            fix="percent-encode '@' as %40 inside the password (e.g. p%40ss for p@ss)",
+        )
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -68,12 +79,27 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def mask_url(url: str) -> str:
-    """The URL with its password replaced by ``***``: safe to print."""
+def _dsn_to_url(dsn: str) -> str:
+    """A libpq key=value connection string as a ``postgresql://`` URL (same parameters)."""
+    from psycopg.conninfo import conninfo_to_dict
+
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparsable database URL>"
+        params = {k: str(v) for k, v in conninfo_to_dict(dsn).items()}
+    except psycopg.ProgrammingError:
+        raise ConfigError(
+            "HPO_DATABASE_URL is neither a URL nor a valid key=value connection string",
+            fix="use the form postgresql://user:password@host:5432/dbname",
+        ) from None
+    port = params.pop("port", None)
+    return URL.create(
+        "postgresql+psycopg",
+        username=params.pop("user", None),
+        password=params.pop("password", None),
+        host=params.pop("host", None),
+        port=int(port) if port and port.isdigit() else None,
+        database=params.pop("dbname", None),
+        query=params,
+    ).render_as_string(hide_password=False)
 
 
 def libpq_url(url: str) -> str:
@@ -165,10 +191,7 @@ def _translate_db_errors(url: str) -> Iterator[None]:
 def unavailable(url: str, exc: BaseException) -> StoreUnavailableError:
     """A :class:`StoreUnavailableError` for ``exc`` with the URL masked and any password
     scrubbed from the driver's message."""
-    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-    password = make_url(url).password
-    if password:
-        detail = detail.replace(str(password), "***")
+    detail = redact(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0], url)
     return StoreUnavailableError(
         f"cannot reach the study store at {mask_url(url)} ({detail})",
         fix="check that PostgreSQL is running and HPO_DATABASE_URL is right, "

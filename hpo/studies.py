@@ -58,6 +58,7 @@ def spec_hash(spec: SearchSpaceSpec) -> str:
 
 def open_study(plan: StudyPlan, storage: optuna.storages.RDBStorage) -> optuna.Study:
     """Create the study, or resume it when it exists; refuse a resume that contradicts it."""
+    check_resume(plan, storage)
     sampler = build_sampler(plan.sampler, plan.spec, plan.seed)
     pruner = build_pruner(plan.spec.pruner)
     study = optuna.create_study(
@@ -91,6 +92,62 @@ def open_study(plan: StudyPlan, storage: optuna.storages.RDBStorage) -> optuna.S
     if plan.sampler == "grid":
         enqueue_grid(study, storage, plan)
     return study
+
+
+def check_resume(plan: StudyPlan, storage: optuna.storages.RDBStorage) -> None:
+    """Refuse, before anything is written, to resume a study made from another search space or
+    objective: its stored trials would not fit the plan (new trials would fail) and its
+    recorded spec would be overwritten. A new budget or sampler is a resume; nothing else is."""
+    try:
+        study_id = storage.get_study_id_from_name(plan.study_name)
+    except KeyError:
+        return  # a new study
+    directions = [d.name.lower() for d in storage.get_study_directions(study_id)]
+    differences = resume_conflicts(plan, storage.get_study_user_attrs(study_id), directions)
+    if differences:
+        raise StoreStateError(
+            f"study {plan.study_name!r} already exists with a different " + "; ".join(differences),
+            fix="pass a new --study name for the new spec, or resume with the spec the study "
+            "was made from",
+        )
+
+
+def resume_conflicts(
+    plan: StudyPlan, stored_attrs: dict[str, Any], stored_directions: list[str]
+) -> list[str]:
+    """What the stored study (its ``hpo.*`` user attributes and directions) and ``plan``
+    disagree on, in words: ``"direction: 'maximize' -> 'minimize'"``; empty when it may resume."""
+    found: list[str] = []
+    if stored_directions and stored_directions != [plan.direction]:
+        found.append(f"direction: {', '.join(stored_directions)!r} -> {plan.direction!r}")
+    stored_spec = stored_attrs.get("hpo.spec")
+    if not isinstance(stored_spec, dict):
+        return found  # made outside the service (plain Optuna): only the direction is known
+    new_spec = plan.spec.model_dump(mode="json")
+    old_params: dict[str, Any] = stored_spec.get("params") or {}
+    new_params: dict[str, Any] = new_spec["params"]
+    changed = [
+        f"{name} {_brief(old_params.get(name))} -> {_brief(new_params.get(name))}"
+        for name in sorted(set(old_params) | set(new_params))
+        if old_params.get(name) != new_params.get(name)
+    ]
+    if changed:
+        found.append("search space (" + ", ".join(changed) + ")")
+    if (stored_spec.get("grid") or None) != (new_spec.get("grid") or None):
+        found.append("grid")
+    for field in ("objective", "dataset", "metric"):
+        if stored_spec.get(field) != new_spec.get(field):
+            found.append(f"{field}: {stored_spec.get(field)!r} -> {new_spec.get(field)!r}")
+    return found
+
+
+def _brief(param: Any) -> str:
+    if param is None:
+        return "(none)"
+    if param.get("type") == "categorical":
+        return f"categorical {list(param.get('choices', []))}"
+    scale = " log" if param.get("log") else ""
+    return f"{param.get('type')} [{param.get('low')}, {param.get('high')}]{scale}"
 
 
 def join_study(plan: StudyPlan, storage: optuna.storages.RDBStorage) -> optuna.Study:

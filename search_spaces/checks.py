@@ -5,7 +5,7 @@ anything starts so a wrong name fails in a second with a clear message, not mid-
 from __future__ import annotations
 
 from hpo.errors import ConfigError, HpoError
-from hpo.samplers import build_sampler
+from hpo.samplers import build_pruner, build_sampler
 from hpo.search_spaces.schema import SearchSpaceSpec
 from hpo.workers.datasets import load_dataset
 from hpo.workers.metrics import check_metric_fits, get_metric
@@ -37,6 +37,8 @@ def check_spec(spec: SearchSpaceSpec, sampler: str, *, source: str = "<spec>") -
                     check_metric_fits(metric, dataset)
         field = "sampler"
         build_sampler(sampler, spec, spec.seed)
+        field = "pruner.options"
+        build_pruner(spec.pruner)
     except HpoError as exc:
         if exc.where is None:
             exc.where = f"{source}: {field}"

@@ -14,6 +14,21 @@ from hpo.errors import HpoError, SpecError
 from hpo.search_spaces.schema import SearchSpaceSpec
 
 _SCHEMA_HINT = "see search_spaces/README.md for the fields a spec takes"
+MAX_SPEC_BYTES = 1_000_000  # a spec is a page of YAML; anything near this is a mistake
+
+
+class _SpecLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` without anchors and aliases: a spec has no use for them, and nested
+    aliases expand exponentially (a few lines that take minutes and gigabytes to load)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.MarkedYAMLError(
+                problem="YAML aliases (*name) are not allowed in a spec",
+                problem_mark=event.start_mark,
+            )
+        return super().compose_node(parent, index)
 
 
 def bundled_specs() -> dict[str, Path]:
@@ -42,14 +57,32 @@ def load_spec(name_or_path: str | Path) -> SearchSpaceSpec:
     :func:`hpo.search_spaces.checks.check_spec`)."""
     path = resolve_spec_path(name_or_path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
+        if len(data) > MAX_SPEC_BYTES:
+            raise SpecError(
+                f"the file has {len(data):,} bytes, over the {MAX_SPEC_BYTES:,} a spec may have",
+                where=str(path),
+                fix="a spec is a short YAML file; check that this is the right file",
+            )
+        text = data.decode("utf-8")
+        raw = yaml.load(text, Loader=_SpecLoader)  # noqa: S506 - a SafeLoader subclass
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+            where=str(path),
+            fix="save the spec as UTF-8",
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
         raise SpecError(
             f"not valid YAML ({getattr(exc, 'problem', exc)})",
             where=where,
-            fix="fix the YAML syntax at that line",
+            fix="fix the YAML at that line (write values out instead of using anchors/aliases)",
+        ) from None
+    except RecursionError:
+        raise SpecError(
+            "the YAML is nested too deeply", where=str(path), fix="flatten the spec"
         ) from None
     except OSError as exc:
         raise SpecError(f"cannot read the file ({exc.strerror})", where=str(path)) from None

@@ -15,6 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 Direction = Literal["minimize", "maximize"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
+MAX_TRIALS = 1_000_000  # the largest budget a study may have
+MAX_GRID_POINTS = 100_000  # the largest grid a study may enqueue
+MAX_SEED = 2**32 - 1  # numpy's seed range, which every Optuna sampler uses
+MAX_STUDY_NAME = 200
 
 
 class _Frozen(BaseModel):
@@ -48,6 +52,9 @@ class IntParam(_Frozen):
             and (value - self.low) % self.step == 0
         )
 
+    def grid_size(self) -> int:
+        return (self.high - self.low) // self.step + 1
+
     def grid_values(self) -> list[Any]:
         return list(range(self.low, self.high + 1, self.step))
 
@@ -58,7 +65,7 @@ class FloatParam(_Frozen):
     type: Literal["float"]
     low: float
     high: float
-    step: float | None = Field(default=None, gt=0)
+    step: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     log: bool = False
 
     @model_validator(mode="after")
@@ -81,14 +88,18 @@ class FloatParam(_Frozen):
         k = (value - self.low) / self.step
         return math.isclose(k, round(k), abs_tol=1e-9)
 
-    def grid_values(self) -> list[Any]:
+    def grid_size(self) -> int:
         if self.step is None:
             raise ValueError(
                 "a float param needs `step` to be searched by the grid sampler; "
                 "add `step`, or list its values under `grid:`"
             )
-        n = int(math.floor((self.high - self.low) / self.step + 1e-9))
-        return [round(self.low + i * self.step, 12) for i in range(n + 1)]
+        return int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
+
+    def grid_values(self) -> list[Any]:
+        n = self.grid_size()
+        assert self.step is not None  # grid_size() raised otherwise
+        return [round(self.low + i * self.step, 12) for i in range(n)]
 
 
 class CategoricalParam(_Frozen):
@@ -109,6 +120,9 @@ class CategoricalParam(_Frozen):
     def contains(self, value: Any) -> bool:
         return any(type(value) is type(c) and value == c for c in self.choices)
 
+    def grid_size(self) -> int:
+        return len(self.choices)
+
     def grid_values(self) -> list[Any]:
         return list(self.choices)
 
@@ -117,6 +131,9 @@ Param = Annotated[IntParam | FloatParam | CategoricalParam, Field(discriminator=
 
 
 def _check_range(low: float, high: float, log: bool) -> None:
+    for bound, value in (("low", low), ("high", high)):
+        if not math.isfinite(value):
+            raise ValueError(f"`{bound}` must be a finite number, but got {value}; give a number")
     if low > high:
         raise ValueError(f"`low <= high` must hold, but got low={low}, high={high}; swap them")
     if log and low <= 0:
@@ -129,7 +146,7 @@ class Budget(_Frozen):
     """How much a study may spend. ``n_trials`` counts the study's finished trials in total
     (COMPLETE or PRUNED), across every worker and every run that resumes it."""
 
-    n_trials: int = Field(default=50, ge=1, le=1_000_000)
+    n_trials: int = Field(default=50, ge=1, le=MAX_TRIALS)
     timeout_s: float | None = Field(default=None, gt=0)
     max_failed_trials: int | None = Field(
         default=None,
@@ -165,7 +182,7 @@ class SearchSpaceSpec(_Frozen):
         default=None, description="minimize or maximize; defaults to the metric's own."
     )
     cv_folds: int = Field(default=5, ge=2, le=20)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     sampler: str = Field(default="tpe", description="Default sampler name.")
     pruner: PrunerSpec = Field(default_factory=PrunerSpec)
     budget: Budget = Field(default_factory=Budget)
@@ -204,17 +221,33 @@ class SearchSpaceSpec(_Frozen):
                     )
         return self
 
+    def grid_size(self) -> int:
+        """How many points :meth:`grid_points` has, counted without building them."""
+        size = 1
+        for pname, param in self.params.items():
+            if self.grid is not None and pname in self.grid:
+                size *= len(self.grid[pname])
+            else:
+                try:
+                    size *= param.grid_size()
+                except ValueError as exc:
+                    raise ValueError(f"params.{pname}: {exc}") from None
+        return size
+
     def grid_points(self) -> list[dict[str, Any]]:
-        """The cartesian grid: explicit ``grid`` values where given, else each param's own."""
+        """The cartesian grid: explicit ``grid`` values where given, else each param's own.
+        Refused (ValueError) beyond :data:`MAX_GRID_POINTS` points, before any is built."""
+        size = self.grid_size()
+        if size > MAX_GRID_POINTS:
+            raise ValueError(
+                f"the grid has {size:,} points, over the {MAX_GRID_POINTS:,} a study may enqueue"
+            )
         axes: list[tuple[str, list[Any]]] = []
         for pname, param in self.params.items():
             if self.grid is not None and pname in self.grid:
                 axes.append((pname, list(self.grid[pname])))
             else:
-                try:
-                    axes.append((pname, param.grid_values()))
-                except ValueError as exc:
-                    raise ValueError(f"params.{pname}: {exc}") from None
+                axes.append((pname, param.grid_values()))
         points: list[dict[str, Any]] = [{}]
         for pname, values in axes:
             points = [{**p, pname: v} for p in points for v in values]
@@ -226,3 +259,20 @@ def _describe(param: IntParam | FloatParam | CategoricalParam) -> str:
         return f"choices {list(param.choices)}"
     step = f", step={param.step}" if param.step not in (None, 1) else ""
     return f"{param.type} in [{param.low}, {param.high}]{step}"
+
+
+def check_study_name(name: str) -> str:
+    """``name`` if it can name a study: 1-200 printable characters, no leading or trailing
+    space (a control character in a name would forge lines in logs and tables)."""
+    if not name or not name.strip():
+        raise ValueError("a study name must not be empty; give a name, e.g. --study my-study")
+    if len(name) > MAX_STUDY_NAME:
+        raise ValueError(
+            f"a study name must have at most {MAX_STUDY_NAME} characters, but got {len(name)}"
+        )
+    if not name.isprintable() or name != name.strip():
+        raise ValueError(
+            f"a study name must be printable characters without leading or trailing space, "
+            f"but got {name!r}; use letters, digits, '-', '_' and '.'"
+        )
+    return name

@@ -62,3 +62,32 @@ def sleepy_discrete(params: Mapping[str, Any]) -> float:
     """An int ``a`` and a categorical ``b``, after 50 ms."""
     time.sleep(0.05)
     return float(params["a"]) + (0.5 if params["b"] == "x" else 0.0)
+
+
+def exits_for_negative_x(params: Mapping[str, Any]) -> float:
+    """Calls sys.exit(3) for x < -1 and raises KeyboardInterrupt for x in [-1, 0): a user's
+    objective that tries to end the process must fail only its own trial."""
+    import sys
+
+    if params["x"] < -1:
+        sys.exit(3)
+    if params["x"] < 0:
+        raise KeyboardInterrupt
+    return quadratic(params)
+
+
+def long_trial(params: Mapping[str, Any], context: TrialContext) -> float:
+    """A minute-long trial: even trial numbers report every 0.1 s (so a stop cuts them at the
+    next report), odd ones sleep without a word (only the grace period ends them)."""
+    for step in range(600):
+        if context.trial_number % 2 == 0:
+            context.report(step, float(step))
+        time.sleep(0.1)
+    return quadratic(params)
+
+
+def never_returns(params: Mapping[str, Any]) -> float:
+    """Sleeps for an hour in small steps and never reports: only a cut ends it."""
+    for _ in range(36000):
+        time.sleep(0.1)
+    return quadratic(params)

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 # Lowest first. A module belongs to the first layer one of whose prefixes its name matches, the
 # longest prefix winning; a module may import modules of its own layer or of layers below.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundation", ("hpo", "hpo.errors", "hpo.settings")),
+    ("foundation", ("hpo", "hpo.errors", "hpo.settings", "hpo.redaction")),
     ("specs", ("hpo.search_spaces", "hpo.search_spaces.schema", "hpo.search_spaces.loader")),
     ("storage", ("hpo.storage", "hpo.infra", "hpo.infra.embedded_postgres", "hpo.infra.pools")),
     (
@@ -37,6 +37,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "hpo.store",
             "hpo.claims",
+            "hpo.leases",
             "hpo.samplers",
             "hpo.studies",
             "hpo.summary",
@@ -45,7 +46,13 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ),
     (
         "execution",
-        ("hpo.workers.trial_runner", "hpo.workers.heartbeat", "hpo.fanout", "hpo.monitoring"),
+        (
+            "hpo.workers.trial_runner",
+            "hpo.workers.heartbeat",
+            "hpo.workers.interrupt",
+            "hpo.fanout",
+            "hpo.monitoring",
+        ),
     ),
     ("compare_promote", ("hpo.compare", "hpo.promotions")),
     ("query", ("hpo.query",)),

@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import socket
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ import optuna
 from pydantic import BaseModel, ConfigDict
 
 from hpo.claims import claim_next
+from hpo.leases import reap_orphans, running_trials
 from hpo.search_spaces.schema import CategoricalParam, FloatParam, IntParam, SearchSpaceSpec
 from hpo.settings import HpoSettings, get_settings
 from hpo.storage import deferred_writes
@@ -30,10 +32,23 @@ from hpo.store import get_storage, is_transient, retry_store
 from hpo.studies import StudyPlan, join_study
 from hpo.workers.devices import resolve_device
 from hpo.workers.heartbeat import Heartbeat
+from hpo.workers.interrupt import (
+    TrialCut,
+    TrialInterrupted,
+    TrialTimedOut,
+    cut,
+    interruptible,
+    stop_requested,
+)
 from hpo.workers.objectives.base import EvaluationSetup, TrialContext
 from hpo.workers.objectives.registry import resolve_objective
 
 logger = logging.getLogger(__name__)
+
+#: Seconds between claims of a worker that waits for other workers' last trials.
+LINGER_POLL_S = 1.0
+#: The fail reason of a trial cut by Ctrl-C.
+INTERRUPTED = "interrupted (Ctrl-C)"
 
 
 class WorkerReport(BaseModel):
@@ -98,18 +113,23 @@ def run_worker(
     max_failed = plan.n_trials if max_failed is None else max_failed
     tally = {"completed": 0, "pruned": 0, "failed": 0}
     waiting_only = plan.sampler == "grid"
-    where = {
+    where: dict[str, str | int] = {
         "worker": identity.name,
         "host": identity.host,
+        "pid": os.getpid(),  # with the host: tells a dead worker's trials (hpo.leases)
         "pool": identity.pool,
         "device": device,
     }
 
     heartbeat = Heartbeat(storage)  # one thread for the worker's trials, not one per trial
+    watchdog = _timeout_watchdog(deadline)
     try:
         while True:
             if deadline is not None and time.time() >= deadline:
                 reason = "timeout"
+                break
+            if stop_requested():
+                reason = "interrupted"
                 break
             claim = retry_store(
                 lambda: claim_next(
@@ -120,6 +140,8 @@ def run_worker(
             trial = claim.trial
             if trial is None:
                 reason = claim.stopped_because or "budget reached"
+                if "budget reached" in reason and _lease_pending(study, storage, identity.host):
+                    continue  # a dead worker's trial holds a slot: retry it, do not end short
                 break
             try:
                 with heartbeat.running(trial._trial_id):
@@ -138,6 +160,8 @@ def run_worker(
             tally[outcome] += 1
     finally:
         heartbeat.close()
+        if watchdog is not None:
+            watchdog.cancel()
 
     report = WorkerReport(
         worker=identity.name,
@@ -152,6 +176,34 @@ def run_worker(
     return report
 
 
+def _timeout_watchdog(deadline: float | None) -> threading.Timer | None:
+    """At the deadline, cut this worker's trial if it still runs (a trial that never returns
+    must not hold the study past ``budget.timeout_s``)."""
+    if deadline is None:
+        return None
+    me = threading.get_ident()
+    timer = threading.Timer(max(deadline - time.time(), 0.0), cut, args=(TrialTimedOut, {me}))
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def _lease_pending(study: optuna.Study, storage: optuna.storages.RDBStorage, host: str) -> bool:
+    """The budget is taken, but maybe not by trials that will finish. A RUNNING trial of a dead
+    process on this host is failed now (its slot and params come back: claim again). While
+    other trials run, the worker stays (claims again after a second): should one of them die,
+    its lease ends, a claim fails it and its params run here. False: nothing runs, stop."""
+    if retry_store(lambda: reap_orphans(study, storage, host), what="reap dead workers' trials"):
+        return True
+    running = retry_store(
+        lambda: running_trials(storage, study._study_id), what="count running trials"
+    )
+    if not running:
+        return False
+    time.sleep(LINGER_POLL_S)
+    return True
+
+
 def _run_one(
     study: optuna.Study,
     trial: optuna.Trial,
@@ -160,9 +212,11 @@ def _run_one(
     setup: EvaluationSetup,
     device: str,
     settings: HpoSettings,
-    where: dict[str, str],
+    where: dict[str, str | int],
 ) -> str:
     def report(step: int, value: float) -> None:
+        if stop_requested():  # Ctrl-C: a trial that reports is cut here
+            raise TrialInterrupted
         trial.report(value, step)
         if trial.should_prune():
             raise optuna.TrialPruned(f"pruned at step {step}")
@@ -180,14 +234,33 @@ def _run_one(
             for key, attr in where.items():
                 trial.set_user_attr(key, attr)
             params = suggest_params(trial, spec)
-        value = float(objective(params, context))
+        with interruptible():
+            value = float(objective(params, context))
     except optuna.TrialPruned:
         _tell(study, trial, state=optuna.trial.TrialState.PRUNED)
         return "pruned"
+    except TrialCut:
+        return _fail(study, trial, f"{INTERRUPTED}: still running at the end of the grace period")
+    except TrialInterrupted:
+        return _fail(study, trial, INTERRUPTED)
+    except TrialTimedOut:
+        return _fail(study, trial, "timeout: still running when budget.timeout_s ran out")
     except Exception as exc:  # the objective is user code: any error fails only this trial
         if is_transient(exc):  # ...unless it is the store going away under suggest/report
             raise
         return _fail(study, trial, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+    except (SystemExit, KeyboardInterrupt) as exc:
+        if (
+            isinstance(exc, KeyboardInterrupt)
+            and threading.current_thread() is threading.main_thread()
+        ):
+            # A real Ctrl-C (signals reach the main thread only): the trial is cut, the run ends.
+            _fail(study, trial, INTERRUPTED)
+            raise
+        # The objective called sys.exit() or raised KeyboardInterrupt itself: a failed trial,
+        # not the end of the worker (nor of the CLI around it).
+        what = f"SystemExit({exc.code!r})" if isinstance(exc, SystemExit) else "KeyboardInterrupt"
+        return _fail(study, trial, f"the objective raised {what}", traceback.format_exc())
     if not math.isfinite(value):
         return _fail(study, trial, f"objective returned {value}, which is not a finite number")
     _tell(study, trial, value=value)
@@ -205,7 +278,7 @@ def _tell(
 
     def tell() -> None:
         try:
-            study.tell(trial, value, state=state)
+            study.tell(trial, value, state=state, skip_if_finished=True)
         except optuna.exceptions.UpdateFinishedTrialError:
             pass  # an earlier attempt committed before the connection dropped
 

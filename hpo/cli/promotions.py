@@ -6,9 +6,9 @@ import argparse
 import json
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
+from hpo.cli import tables
+from hpo.cli.args import int_between
+from hpo.cli.tables import Col
 from hpo.promotions import registry
 from hpo.store import get_storage
 
@@ -19,7 +19,12 @@ def register(sub: Any) -> None:
     p.add_argument("--pipeline", required=True, help="pipeline name, e.g. churn-model")
     p.add_argument("--stage", default="staging", help="stage (default staging)")
     p.add_argument("--margin", type=float, default=0.0, help="required gain over the champion")
-    p.add_argument("--reeval-seeds", type=int, default=3, help="re-evaluation seeds (default 3)")
+    p.add_argument(
+        "--reeval-seeds",
+        type=int_between(1, 100),
+        default=3,
+        help="re-evaluation seeds (default 3)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=promote)
 
@@ -28,12 +33,14 @@ def register(sub: Any) -> None:
     lst = q_sub.add_parser("list", help="decisions, newest first")
     lst.add_argument("--pipeline")
     lst.add_argument("--stage")
-    lst.add_argument("--limit", type=int, default=20)
+    lst.add_argument("--limit", type=int_between(1, 10_000), default=20)
     lst.add_argument("--json", action="store_true")
+    lst.add_argument("--wide", action="store_true", help="every column, however narrow")
     lst.set_defaults(handler=list_promotions)
     ch = q_sub.add_parser("champions", help="the current champion of each pipeline stage")
     ch.add_argument("--pipeline")
     ch.add_argument("--json", action="store_true")
+    ch.add_argument("--wide", action="store_true", help="every column, however narrow")
     ch.set_defaults(handler=list_champions)
 
 
@@ -54,22 +61,35 @@ def promote(args: argparse.Namespace) -> int:
     return 0
 
 
-def _show(rows: list[registry.Promotion], as_json: bool, title: str) -> int:
+def _show(rows: list[registry.Promotion], as_json: bool, title: str, wide: bool) -> int:
     if as_json:
         print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
         return 0
-    table = Table(title=title)
-    for col in ("id", "pipeline", "stage", "decision", "champion", "study", "trial", "value",
-                "re-evaluated", "when", "reason"):  # fmt: skip
-        table.add_column(col)
-    for r in rows:
-        table.add_row(
+    cols = [
+        Col("id", key=True, justify="right"),
+        Col("pipeline", key=True),
+        Col("stage", key=True),
+        Col("decision", key=True),
+        Col("champion", narrow=False),
+        Col("study", key=True),
+        Col("trial", narrow=False, justify="right"),
+        Col("value", justify="right"),
+        Col("re-evaluated", narrow=False, justify="right"),
+        Col("when (UTC)", narrow=False),
+        Col("reason", narrow=False),
+    ]
+    cells = [
+        [
             str(r.id), r.pipeline, r.stage, r.decision, "yes" if r.is_champion else "",
             r.study_name, str(r.trial_number), f"{r.value:.6g}" if r.value is not None else "",
             f"{r.reeval_value:.6g}" if r.reeval_value is not None else "",
             r.created_at.strftime("%Y-%m-%d %H:%M"), r.reason,
-        )  # fmt: skip
-    Console().print(table)
+        ]
+        for r in rows
+    ]  # fmt: skip
+    console = tables.console()
+    if tables.print_table(console, title, cols, cells, wide=wide):
+        console.print(tables.WIDE_HINT)
     return 0
 
 
@@ -77,10 +97,12 @@ def list_promotions(args: argparse.Namespace) -> int:
     engine = get_storage().engine
     registry.create_tables(engine)
     rows = registry.history(engine, args.pipeline, args.stage, args.limit)
-    return _show(rows, args.json, "promotion decisions")
+    return _show(rows, args.json, "promotion decisions", args.wide)
 
 
 def list_champions(args: argparse.Namespace) -> int:
     engine = get_storage().engine
     registry.create_tables(engine)
-    return _show(registry.champions(engine, args.pipeline), args.json, "current champions")
+    return _show(
+        registry.champions(engine, args.pipeline), args.json, "current champions", args.wide
+    )

@@ -16,6 +16,8 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
+from hpo.cli import tables
+from hpo.cli.tables import Col
 from hpo.errors import ConfigError
 from hpo.query import (
     EXPORT_FORMATS,
@@ -91,6 +93,7 @@ def _json_arg(p: argparse.ArgumentParser) -> None:
 def _page_args(p: argparse.ArgumentParser, *, limit: int) -> None:
     p.add_argument("--limit", type=int, default=limit, help=f"rows per page (default {limit})")
     p.add_argument("--offset", type=int, default=0, help="rows to skip (default 0)")
+    p.add_argument("--wide", action="store_true", help="every column, however narrow the terminal")
     _json_arg(p)
 
 
@@ -100,8 +103,15 @@ def _print_json(model: BaseModel | None) -> None:
 
 def _console() -> Console:
     """Stdout; when it is not a terminal (a pipe, a file), wide enough not to cut names."""
-    console = Console(soft_wrap=False)
-    return console if console.is_terminal else Console(soft_wrap=False, width=200)
+    return tables.console()
+
+
+def _print_table(
+    title: str, cols: list[Col], rows: list[list[str]], footer: str, wide: bool
+) -> None:
+    console = _console()
+    narrowed = tables.print_table(console, title, cols, rows, wide=wide)
+    console.print(footer + (f" {tables.WIDE_HINT}" if narrowed else ""))
 
 
 def _when(value: datetime | None) -> str:
@@ -167,11 +177,17 @@ def run_list(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(page)
         return 0
-    table = Table(title="studies (newest first; times UTC)")
-    for column in ("study", "state", "direction", "sampler", "trials", "budget", "last activity"):
-        table.add_column(column, justify="right" if column == "budget" else "left")
-    for s in page.items:
-        table.add_row(
+    cols = [
+        Col("study", key=True),
+        Col("state"),
+        Col("direction", narrow=False),
+        Col("sampler", narrow=False),
+        Col("trials"),
+        Col("budget", narrow=False, justify="right"),
+        Col("last activity", narrow=False),
+    ]
+    rows = [
+        [
             s.study_name,
             s.state,
             "/".join(s.directions),
@@ -179,10 +195,11 @@ def run_list(args: argparse.Namespace) -> int:
             _counts(s),
             str(s.n_trials_budget) if s.n_trials_budget is not None else "-",
             _when(s.last_activity_at),
-        )
-    console = _console()
-    console.print(table)
-    console.print(_footer(page, "studies"))
+        ]
+        for s in page.items
+    ]
+    title = "studies (newest first; times UTC)"
+    _print_table(title, cols, rows, _footer(page, "studies"), args.wide)
     return 0
 
 
@@ -267,21 +284,27 @@ def run_trials(args: argparse.Namespace) -> int:
         _print_json(page)
         return 0
     params = list(dict.fromkeys(name for t in page.items for name in t.params))
-    table = Table(title=f"trials of {args.name} (sort: {args.sort})")
-    for column in ("number", "state", "value", "duration s", "device", *params):
-        table.add_column(column, justify="left" if column in ("state", "device") else "right")
-    for t in page.items:
-        table.add_row(
+    cols = [
+        Col("number", key=True, justify="right"),
+        Col("state", key=True),
+        Col("value", key=True, justify="right"),
+        Col("duration s", narrow=False, justify="right"),
+        Col("device", narrow=False),
+        *(Col(name, justify="right") for name in params),
+    ]
+    rows = [
+        [
             str(t.number),
             t.state,
             _num(t.value),
             _num(t.duration_s),
             str(t.user_attrs.get("device", "-")),
             *(_cell(t.params.get(name)) for name in params),
-        )
-    console = _console()
-    console.print(table)
-    console.print(_footer(page, "trials"))
+        ]
+        for t in page.items
+    ]
+    title = f"trials of {args.name} (sort: {args.sort})"
+    _print_table(title, cols, rows, _footer(page, "trials"), args.wide)
     return 0
 
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
+import sys
 import threading
 from typing import Any
 
@@ -18,9 +21,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from hpo.errors import ConfigError
 from hpo.search_spaces.checks import check_spec
 from hpo.search_spaces.loader import load_spec, resolve_spec_path
+from hpo.search_spaces.schema import MAX_SEED, MAX_TRIALS, check_study_name
 from hpo.settings import get_settings, sized_for_threads
 from hpo.store import get_storage, mask_url
-from hpo.studies import StudyPlan
+from hpo.studies import StudyPlan, check_resume
+from hpo.workers.interrupt import request_stop, stop_requested
 
 MAX_WORKERS = 32
 MAX_POOL_WORKERS = 64
@@ -48,6 +53,11 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="validate the spec, the arguments, the store and a resume; start nothing",
+    )
     p.set_defaults(handler=run)
 
 
@@ -57,8 +67,19 @@ def plan_from_args(args: argparse.Namespace) -> StudyPlan:
     spec = load_spec(path)
     sampler = args.sampler or spec.sampler
     n_trials = args.n_trials if args.n_trials is not None else spec.budget.n_trials
-    if n_trials < 1:
-        raise ConfigError(f"--n-trials must be at least 1, but got {n_trials}")
+    if not 1 <= n_trials <= MAX_TRIALS:
+        raise ConfigError(
+            f"--n-trials must be between 1 and {MAX_TRIALS:,}, but got {n_trials:,}",
+            fix="give a smaller budget; a study can be resumed with a larger one later",
+        )
+    seed = args.seed if args.seed is not None else spec.seed
+    if not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"--seed must be between 0 and {MAX_SEED}, but got {seed}")
+    study_name = args.study if args.study is not None else spec.name
+    try:
+        check_study_name(study_name)
+    except ValueError as exc:
+        raise ConfigError(f"--study: {exc}") from None
     if args.cpu_workers < 0 or args.gpu_workers < 0:
         raise ConfigError("--cpu-workers and --gpu-workers cannot be negative")
     if args.cpu_workers + args.gpu_workers > MAX_POOL_WORKERS:
@@ -74,11 +95,7 @@ def plan_from_args(args: argparse.Namespace) -> StudyPlan:
         )
     check_spec(spec, sampler, source=str(path))
     return StudyPlan(
-        study_name=args.study or spec.name,
-        spec=spec,
-        sampler=sampler,
-        n_trials=n_trials,
-        seed=args.seed if args.seed is not None else spec.seed,
+        study_name=study_name, spec=spec, sampler=sampler, n_trials=n_trials, seed=seed
     )
 
 
@@ -87,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     # Fails fast, with a masked URL, if the store is unreachable. Sized like the flow's own
     # engine so this process keeps one engine.
     storage = get_storage(sized_for_threads(get_settings(), args.workers))
+    check_resume(plan, storage)  # a resume that contradicts the study: exit 2, nothing written
     console = Console(stderr=True)
     where = (
         f"{args.cpu_workers} cpu + {args.gpu_workers} gpu worker run(s) on the pools"
@@ -97,6 +115,14 @@ def run(args: argparse.Namespace) -> int:
         f"study [bold]{plan.study_name}[/] · sampler {plan.sampler} · budget {plan.n_trials} "
         f"finished trials · {where} · store {mask_url(str(storage.url))}"
     )
+    done = _finished_so_far(storage, plan.study_name)
+    if done is not None:  # a resume: say where it stands
+        console.print(
+            f"resuming: {done} finished trial(s) already, {max(plan.n_trials - done, 0)} to go"
+        )
+    if args.check:
+        console.print("check passed: nothing was started")
+        return 0
     on_pools = args.cpu_workers + args.gpu_workers > 0
     if on_pools:
         from hpo.cli.prefect_api import require_server
@@ -109,26 +135,105 @@ def run(args: argparse.Namespace) -> int:
             target=_progress, args=(plan, storage, stop, console), daemon=True
         )
         poller.start()
+    previous = signal.signal(signal.SIGINT, lambda *_: _on_ctrl_c(console))
     try:
         result = _run_flow(plan, args, on_pools)
     finally:
+        signal.signal(signal.SIGINT, previous)
         stop.set()
         if poller is not None:
             poller.join()
     summary = result.summary
+    if stop_requested():
+        print(
+            f"interrupted: study {plan.study_name!r} holds {summary.finished} of "
+            f"{plan.n_trials} finished trials; run the same command again to resume it",
+            file=sys.stderr,
+        )
+        _exit(130)
+    short = _shortfall(plan, summary.finished, result)
     if args.json:
         print(json.dumps(result.model_dump(mode="json"), indent=2))
-        return 0
-    console.print(
-        f"finished: {summary.finished}/{plan.n_trials} "
-        f"(complete {summary.complete}, pruned {summary.pruned}, failed {summary.failed})"
-    )
-    if summary.best_value is None:
-        console.print("[yellow]no trial completed[/]")
+    else:
+        console.print(
+            f"finished: {summary.finished}/{plan.n_trials} "
+            f"(complete {summary.complete}, pruned {summary.pruned}, failed {summary.failed})"
+        )
+        if summary.best_value is not None:
+            metric = plan.spec.metric or "value"
+            print(f"best {metric}: {summary.best_value:.6g} (trial {summary.best_trial_number})")
+            print("best params: " + json.dumps(summary.best_params, sort_keys=True))
+    if short is not None:  # exit 0 promises N finished trials: anything else says what is missing
+        print(f"error: {short}", file=sys.stderr)
         return 1
-    print(f"best value: {summary.best_value:.6g} (trial {summary.best_trial_number})")
-    print("best params: " + json.dumps(summary.best_params, sort_keys=True))
     return 0
+
+
+def _on_ctrl_c(console: Console) -> None:
+    """First Ctrl-C: stop claiming, let running trials end (or cut them) within the grace;
+    the second one: quit now (this process's running trials are failed by the next run)."""
+    if stop_requested():
+        print("interrupted again: quitting now", file=sys.stderr)
+        _exit(130, now=True)
+    request_stop()
+    grace = get_settings().worker.interrupt_grace_s
+    console.print(
+        f"stopping: no new trials; running trials are cut at their next report or failed in "
+        f"{grace:.0f} s (Ctrl-C again to quit now)"
+    )
+
+
+def _exit(code: int, *, now: bool = False) -> None:
+    """Exit with ``code``. ``now``, or while a worker thread still runs an objective that never
+    returns (the interpreter would wait for it): flush, stop a temporary Prefect server this
+    process started, and leave without waiting for threads."""
+    stray = any(
+        t.is_alive() and t is not threading.main_thread() and not t.daemon
+        for t in threading.enumerate()
+    )
+    if not (now or stray):
+        raise SystemExit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        server_module = sys.modules.get("prefect.server.api.server")  # started one only if loaded
+        if server_module is not None:
+            for server in list(server_module.SubprocessASGIServer._instances.values()):
+                server.stop()
+    finally:
+        os._exit(code)
+
+
+def _finished_so_far(storage: RDBStorage, study_name: str) -> int | None:
+    """Finished trials of an existing study, or None for a new one."""
+    from hpo.claims import count_trials
+
+    try:
+        study_id = storage.get_study_id_from_name(study_name)
+    except KeyError:
+        return None
+    return count_trials(storage, study_id).finished
+
+
+_NORMAL_STOPS = {"", "budget reached", "grid exhausted or budget reached", "budget taken"}
+
+
+def _shortfall(plan: StudyPlan, finished: int, result: Any) -> str | None:
+    """Why the study holds fewer finished trials than promised, or None when it holds them
+    (a grid promises its points up to the budget). ``result`` is the tune flow's (its
+    workers say why each stopped) or the pools flow's (one reason)."""
+    promised = plan.n_trials
+    if plan.sampler == "grid":
+        promised = min(promised, plan.spec.grid_size())
+    if finished >= promised:
+        return None
+    stops = {getattr(w, "stopped_because", "") for w in result.workers}
+    stops.add(getattr(result, "reason", ""))
+    why = "; ".join(sorted(stops - _NORMAL_STOPS)) or "the workers stopped early"
+    return (
+        f"study {plan.study_name!r} holds {finished} of {promised} finished trials ({why}); "
+        "run the same command again to resume it"
+    )
 
 
 def _run_flow(plan: StudyPlan, args: argparse.Namespace, on_pools: bool) -> Any:

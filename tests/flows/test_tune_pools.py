@@ -226,13 +226,19 @@ def test_sigkill_of_a_worker_mid_trial(fleet: LocalFleet, tmp_path: Path) -> Non
 def test_postgres_restart_mid_study(
     fleet: LocalFleet, store_settings: DatabaseSettings, tmp_path: Path
 ) -> None:
-    study = f"restart-{uuid.uuid4().hex[:8]}"
-    proc = _tune(fleet, _spec(tmp_path, 0.5), "--n-trials", "14", "--cpu-workers", "2",
-                 "--study", study)  # fmt: skip
+    """One restart of the store under two runs: one on the pools, one in-process (whose flow
+    polls progress and publishes artifacts: every read must ride the restart out too)."""
+    study, local = f"restart-{uuid.uuid4().hex[:8]}", f"restart-local-{uuid.uuid4().hex[:8]}"
+    spec = _spec(tmp_path, 0.5)
+    proc = _tune(fleet, spec, "--n-trials", "14", "--cpu-workers", "2", "--study", study)
+    local_proc = _tune(fleet, spec, "--n-trials", "10", "--workers", "2", "--study", local)
 
     def some_done() -> bool:
         try:
-            return sum(t.state.name == "COMPLETE" for t in _trials(fleet, study)) >= 3
+            return all(
+                sum(t.state.name == "COMPLETE" for t in _trials(fleet, s)) >= 3
+                for s in (study, local)
+            )
         except KeyError:
             return False
 
@@ -241,10 +247,12 @@ def test_postgres_restart_mid_study(
     restart.start()
     restart.join(timeout=60)
     _finish(proc)
-    trials = _trials(fleet, study)
-    states = Counter(t.state.name for t in trials)
-    assert states["COMPLETE"] == 14
-    assert states["RUNNING"] == 0
+    out = _finish(local_proc)
+    assert "finished: 10/10" in out and "Traceback" not in out
+    for name, n_trials in ((study, 14), (local, 10)):
+        states = Counter(t.state.name for t in _trials(fleet, name))
+        assert states["COMPLETE"] == n_trials
+        assert states["RUNNING"] == 0
 
 
 def test_a_gpu_worker_without_a_gpu_fails_fast(

@@ -65,6 +65,38 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
         {"pruner": {"name": "median", "metric": "rmse"}},
         "pruner.metric: metric 'rmse' fits regression tasks only",
     ),
+    (
+        "NaN bound",
+        {"params": {"lr": {"type": "float", "low": float("nan"), "high": 1.0}}},
+        "`low` must be a finite number, but got nan",
+    ),
+    (
+        "infinite bound",
+        {"params": {"lr": {"type": "float", "low": 0.0, "high": float("inf")}}},
+        "`high` must be a finite number, but got inf",
+    ),
+    (
+        "enormous grid",
+        {
+            "sampler": "grid",
+            "params": {
+                "a": {"type": "int", "low": 0, "high": 10**9},
+                "b": {"type": "int", "low": 0, "high": 10**9},
+            },
+        },
+        "the grid has 1,000,000,002,000,000,001 points, over the 100,000",
+    ),
+    (
+        "pruner option Optuna rejects",
+        {"pruner": {"name": "median", "options": {"n_startup_trials": -3}}},
+        "pruner.options: pruner 'median' rejects these options",
+    ),
+    (
+        "pruner option Optuna does not know",
+        {"pruner": {"name": "hyperband", "options": {"eta": 3}}},
+        "pruner.options: pruner 'hyperband' does not take these options",
+    ),
+    ("negative seed", {"seed": -1}, "seed: Input should be greater than or equal to 0"),
 ]
 
 
@@ -93,6 +125,30 @@ def test_unknown_sampler_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert code == 2
     assert "unknown sampler 'annealing'" in err
     assert "fix: use one of: cmaes, gp, grid, qmc, random, tpe" in err
+
+
+BAD_ARGS: list[tuple[list[str], str]] = [
+    (["--n-trials", str(10**12)], "--n-trials must be between 1 and 1,000,000"),
+    (["--n-trials", "0"], "--n-trials must be between 1 and 1,000,000"),
+    (["--study", ""], "--study: a study name must not be empty"),
+    (["--study", "   "], "--study: a study name must not be empty"),
+    (["--study", "x\nINFO forged log line"], "--study: a study name must be printable"),
+    (["--study", "x" * 201], "--study: a study name must have at most 200 characters"),
+    (["--seed", "-5"], "--seed must be between 0 and 4294967295"),
+    (["--seed", str(2**40)], "--seed must be between 0 and 4294967295"),
+    (["--workers", "0"], "--workers must be between 1 and 32"),
+]
+
+
+@pytest.mark.parametrize(("extra", "expected"), BAD_ARGS, ids=[" ".join(a) for a, _ in BAD_ARGS])
+def test_bad_arguments_exit_2_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], expected: str
+) -> None:
+    code = main(["tune", _spec(tmp_path), *extra])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: ") and expected in err
+    assert "Traceback" not in err
 
 
 def _hpo(
@@ -143,7 +199,7 @@ def test_tune_bundled_xgboost_spec_end_to_end(pg_url: str, study_name: str, tmp_
         env={"PREFECT_HOME": str(tmp_path / "prefect")},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "best value:" in proc.stdout
+    assert "best roc_auc:" in proc.stdout
     study = optuna.load_study(study_name=study_name, storage=pg_url)  # stock Optuna reads it
     assert Counter(t.state.name for t in study.trials) == Counter({"COMPLETE": 8})
     assert study.best_value > 0.95  # ROC AUC on breast_cancer
@@ -156,6 +212,34 @@ def test_tune_bundled_xgboost_spec_end_to_end(pg_url: str, study_name: str, tmp_
         "--study", study_name, "--no-progress", env={"PREFECT_HOME": str(tmp_path / "prefect")},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "resuming: 8 finished trial(s) already, 0 to go" in proc.stderr
     assert "finished: 8/8" in proc.stderr
     study = optuna.load_study(study_name=study_name, storage=pg_url)
     assert Counter(t.state.name for t in study.trials) == Counter({"COMPLETE": 8})
+
+
+@pytest.mark.slow
+def test_a_short_study_exits_1_saying_what_is_missing(
+    pg_url: str, study_name: str, tmp_path: Path
+) -> None:
+    spec = tmp_path / "fails.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "fails",
+                "objective": "tests.objectives_fixture:always_fails",
+                "params": {"x": {"type": "float", "low": 0, "high": 1}},
+                "budget": {"n_trials": 3, "max_failed_trials": 2},
+            }
+        )
+    )
+    proc = _hpo(
+        "tune", str(spec), "--study", study_name, "--no-progress",
+        env={"PREFECT_HOME": str(tmp_path / "prefect")},
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert (
+        f"error: study {study_name!r} holds 0 of 3 finished trials (2 trials failed "
+        "(budget.max_failed_trials)); run the same command again to resume it\n"
+    ) in proc.stderr
+    assert "Traceback" not in proc.stderr
