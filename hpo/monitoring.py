@@ -68,30 +68,46 @@ _TOP_SQL = text(
 def leaderboard(
     storage: optuna.storages.RDBStorage, study_name: str, n: int = LEADERBOARD_SIZE
 ) -> list[dict[str, Any]]:
-    """The best ``n`` completed trials (one indexed query plus one trial read per row)."""
+    """The best ``n`` completed trials (one indexed query plus one trial read per row): one
+    column per param, numbers rounded for reading, the value column named after the study's
+    metric; an empty cell (never "-", which the UI's table shows as a bullet) where a trial
+    lacks a param."""
     study_id = study_id_of(storage, study_name)
     direction = storage.get_study_directions(study_id)[0]
+    metric = storage.get_study_user_attrs(study_id).get("hpo.metric") or "value"
     order = "DESC" if direction == optuna.study.StudyDirection.MAXIMIZE else "ASC"
     with storage.engine.connect() as conn:
         rows = conn.execute(
             text(_TOP_SQL.text.format(order=order)), {"sid": study_id, "n": n}
         ).all()
+    trials = [storage.get_trial(row[0]) for row in rows]
+    params = list(dict.fromkeys(name for trial in trials for name in trial.params))
     board = []
-    for rank, (trial_id, number, value, start, end) in enumerate(rows, start=1):
-        trial = storage.get_trial(trial_id)
+    for rank, ((_, number, value, start, end), trial) in enumerate(
+        zip(rows, trials, strict=True), start=1
+    ):
         seconds = (end - start).total_seconds() if start and end else None
-        board.append(
-            {
-                "rank": rank,
-                "trial": number,
-                "value": value,
-                "seconds": round(seconds, 3) if seconds is not None else None,
-                "worker": trial.user_attrs.get("worker"),
-                "device": trial.user_attrs.get("device"),
-                "params": json.dumps(trial.params, sort_keys=True, default=str),
-            }
-        )
+        row: dict[str, Any] = {
+            "rank": rank,
+            "trial": number,
+            metric: _readable(value),
+            "seconds": round(seconds, 2) if seconds is not None else "",
+            "worker": trial.user_attrs.get("worker") or "",
+            "device": trial.user_attrs.get("device") or "",
+        }
+        for name in params:
+            row[f"param {name}" if name in row else name] = _readable(trial.params.get(name))
+        board.append(row)
     return board
+
+
+def _readable(value: Any) -> Any:
+    """Six significant digits for floats, an empty cell for a missing value."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return float(f"{value:.6g}")
+    return value
 
 
 def best_config_markdown(summary: StudySummary, links: dict[str, str]) -> str:
@@ -106,7 +122,8 @@ def best_config_markdown(summary: StudySummary, links: dict[str, str]) -> str:
         lines.append("* no completed trial yet")
     else:
         lines += [
-            f"* best value: **{summary.best_value:.6g}** (trial {summary.best_trial_number})",
+            f"* best {summary.metric or 'value'}: **{summary.best_value:.6g}** "
+            f"(trial {summary.best_trial_number})",
             "",
             "## Best configuration",
             "",
