@@ -16,6 +16,7 @@ import optuna
 from sqlalchemy import text
 
 from hpo.claims import count_trials
+from hpo.storage.counts import StateCounts
 from hpo.summary import StudySummary, study_id_of, summarize_study
 
 LEADERBOARD_SIZE = 10
@@ -35,23 +36,34 @@ class ProgressArtifact:
         self.study_name = study_name
         self.n_trials = n_trials
         self._last = -1.0
+        self._text = ""
         artifact_id = create_progress_artifact(
             progress=0.0,
             key=artifact_key("progress", study_name),
-            description=f"Finished trials of study {study_name} / budget {n_trials}",
+            description=f"**0 of {n_trials}** finished trials of `{study_name}`",
         )
         assert isinstance(artifact_id, UUID)  # sync call in a sync flow
         self.artifact_id = artifact_id
 
     def update(self, storage: optuna.storages.RDBStorage) -> float:
+        """Set the bar and the card's text (counts by state) from the store, when they moved."""
         from prefect.artifacts import update_progress_artifact
 
-        finished = count_trials(storage, study_id_of(storage, self.study_name)).finished
-        progress = min(100.0, 100.0 * finished / self.n_trials)
-        if progress != self._last:
-            update_progress_artifact(self.artifact_id, progress=progress)
-            self._last = progress
+        counts = count_trials(storage, study_id_of(storage, self.study_name))
+        progress = min(100.0, 100.0 * counts.finished / self.n_trials)
+        text = progress_text(self.study_name, self.n_trials, counts)
+        if (progress, text) != (self._last, self._text):
+            update_progress_artifact(self.artifact_id, progress=progress, description=text)
+            self._last, self._text = progress, text
         return progress
+
+
+def progress_text(study_name: str, n_trials: int, counts: StateCounts) -> str:
+    """What the progress card says besides its bar (the UI shows nothing else on it)."""
+    parts = [f"**{counts.finished} of {n_trials}** finished trials of `{study_name}`"]
+    parts += [f"{n} {label}" for n, label in ((counts.running, "running"),
+              (counts.pruned, "pruned"), (counts.fail, "failed")) if n]  # fmt: skip
+    return " · ".join(parts)
 
 
 _TOP_SQL = text(

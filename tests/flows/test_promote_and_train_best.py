@@ -81,6 +81,7 @@ def test_tune_run_publishes_progress_leaderboard_and_best_config(
 
     by_type = {a.type: a for a in _api(fleet, artifacts)}
     assert by_type["progress"].data == 100.0
+    assert by_type["progress"].description == f"**4 of 4** finished trials of `{tuned}`"
     table = by_type["table"].data
     rows = json.loads(table) if isinstance(table, str) else table
     assert len(rows) == 4 and rows[0]["rank"] == 1
