@@ -16,6 +16,7 @@ import optuna
 from sqlalchemy import text
 
 from hpo.claims import count_trials
+from hpo.storage.counts import StateCounts
 from hpo.summary import StudySummary, study_id_of, summarize_study
 
 LEADERBOARD_SIZE = 10
@@ -35,23 +36,34 @@ class ProgressArtifact:
         self.study_name = study_name
         self.n_trials = n_trials
         self._last = -1.0
+        self._text = ""
         artifact_id = create_progress_artifact(
             progress=0.0,
             key=artifact_key("progress", study_name),
-            description=f"Finished trials of study {study_name} / budget {n_trials}",
+            description=f"**0 of {n_trials}** finished trials of `{study_name}`",
         )
         assert isinstance(artifact_id, UUID)  # sync call in a sync flow
         self.artifact_id = artifact_id
 
     def update(self, storage: optuna.storages.RDBStorage) -> float:
+        """Set the bar and the card's text (counts by state) from the store, when they moved."""
         from prefect.artifacts import update_progress_artifact
 
-        finished = count_trials(storage, study_id_of(storage, self.study_name)).finished
-        progress = min(100.0, 100.0 * finished / self.n_trials)
-        if progress != self._last:
-            update_progress_artifact(self.artifact_id, progress=progress)
-            self._last = progress
+        counts = count_trials(storage, study_id_of(storage, self.study_name))
+        progress = min(100.0, 100.0 * counts.finished / self.n_trials)
+        text = progress_text(self.study_name, self.n_trials, counts)
+        if (progress, text) != (self._last, self._text):
+            update_progress_artifact(self.artifact_id, progress=progress, description=text)
+            self._last, self._text = progress, text
         return progress
+
+
+def progress_text(study_name: str, n_trials: int, counts: StateCounts) -> str:
+    """What the progress card says besides its bar (the UI shows nothing else on it)."""
+    parts = [f"**{counts.finished} of {n_trials}** finished trials of `{study_name}`"]
+    parts += [f"{n} {label}" for n, label in ((counts.running, "running"),
+              (counts.pruned, "pruned"), (counts.fail, "failed")) if n]  # fmt: skip
+    return " · ".join(parts)
 
 
 _TOP_SQL = text(
@@ -68,30 +80,46 @@ _TOP_SQL = text(
 def leaderboard(
     storage: optuna.storages.RDBStorage, study_name: str, n: int = LEADERBOARD_SIZE
 ) -> list[dict[str, Any]]:
-    """The best ``n`` completed trials (one indexed query plus one trial read per row)."""
+    """The best ``n`` completed trials (one indexed query plus one trial read per row): one
+    column per param, numbers rounded for reading, the value column named after the study's
+    metric; an empty cell (never "-", which the UI's table shows as a bullet) where a trial
+    lacks a param."""
     study_id = study_id_of(storage, study_name)
     direction = storage.get_study_directions(study_id)[0]
+    metric = storage.get_study_user_attrs(study_id).get("hpo.metric") or "value"
     order = "DESC" if direction == optuna.study.StudyDirection.MAXIMIZE else "ASC"
     with storage.engine.connect() as conn:
         rows = conn.execute(
             text(_TOP_SQL.text.format(order=order)), {"sid": study_id, "n": n}
         ).all()
+    trials = [storage.get_trial(row[0]) for row in rows]
+    params = list(dict.fromkeys(name for trial in trials for name in trial.params))
     board = []
-    for rank, (trial_id, number, value, start, end) in enumerate(rows, start=1):
-        trial = storage.get_trial(trial_id)
+    for rank, ((_, number, value, start, end), trial) in enumerate(
+        zip(rows, trials, strict=True), start=1
+    ):
         seconds = (end - start).total_seconds() if start and end else None
-        board.append(
-            {
-                "rank": rank,
-                "trial": number,
-                "value": value,
-                "seconds": round(seconds, 3) if seconds is not None else None,
-                "worker": trial.user_attrs.get("worker"),
-                "device": trial.user_attrs.get("device"),
-                "params": json.dumps(trial.params, sort_keys=True, default=str),
-            }
-        )
+        row: dict[str, Any] = {
+            "rank": rank,
+            "trial": number,
+            metric: _readable(value),
+            "seconds": round(seconds, 2) if seconds is not None else "",
+            "worker": trial.user_attrs.get("worker") or "",
+            "device": trial.user_attrs.get("device") or "",
+        }
+        for name in params:
+            row[f"param {name}" if name in row else name] = _readable(trial.params.get(name))
+        board.append(row)
     return board
+
+
+def _readable(value: Any) -> Any:
+    """Six significant digits for floats, an empty cell for a missing value."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return float(f"{value:.6g}")
+    return value
 
 
 def best_config_markdown(summary: StudySummary, links: dict[str, str]) -> str:
@@ -106,7 +134,8 @@ def best_config_markdown(summary: StudySummary, links: dict[str, str]) -> str:
         lines.append("* no completed trial yet")
     else:
         lines += [
-            f"* best value: **{summary.best_value:.6g}** (trial {summary.best_trial_number})",
+            f"* best {summary.metric or 'value'}: **{summary.best_value:.6g}** "
+            f"(trial {summary.best_trial_number})",
             "",
             "## Best configuration",
             "",

@@ -20,6 +20,8 @@ class StudySummary(BaseModel):
 
     study_name: str
     direction: str
+    #: What the value measures (the spec's metric, e.g. ``roc_auc``); None: a plain objective.
+    metric: str | None = None
     sampler: str | None
     n_trials_budget: int | None
     complete: int
@@ -60,6 +62,7 @@ def summarize_study(study_name: str, storage: optuna.storages.RDBStorage) -> Stu
     return StudySummary(
         study_name=study_name,
         direction=directions[0].name.lower(),
+        metric=attrs.get("hpo.metric"),
         sampler=attrs.get("hpo.sampler"),
         n_trials_budget=int(budget) if budget is not None else None,
         complete=counts.complete,

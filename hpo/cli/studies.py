@@ -233,6 +233,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def _print_detail(d: StudyDetail) -> None:
+    metric = d.hpo_attrs.get("hpo.metric") or "value"  # what the value measures, when known
     table = Table(title=f"study {d.study_name}", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
@@ -259,11 +260,11 @@ def _print_detail(d: StudyDetail) -> None:
         rows.append(("retried trials", f"{d.retried_trials} (system attribute failed_trial)"))
     if d.best_trial is not None:
         rows += [
-            ("best value", f"{_num(d.best_trial.value)} (trial {d.best_trial.number})"),
+            (f"best {metric}", f"{_num(d.best_trial.value)} (trial {d.best_trial.number})"),
             ("best params", json.dumps(d.best_trial.params, sort_keys=True)),
         ]
     else:
-        rows.append(("best value", "- (no COMPLETE trial yet)"))
+        rows.append((f"best {metric}", "- (no COMPLETE trial yet)"))
     for field, value in rows:
         table.add_row(field, value)
     _console().print(table)

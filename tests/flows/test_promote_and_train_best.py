@@ -81,12 +81,18 @@ def test_tune_run_publishes_progress_leaderboard_and_best_config(
 
     by_type = {a.type: a for a in _api(fleet, artifacts)}
     assert by_type["progress"].data == 100.0
+    assert by_type["progress"].description == f"**4 of 4** finished trials of `{tuned}`"
     table = by_type["table"].data
     rows = json.loads(table) if isinstance(table, str) else table
     assert len(rows) == 4 and rows[0]["rank"] == 1
     assert {r["device"] for r in rows} == {"cpu"}
+    # One column per param and the value named by its metric, rounded for reading.
+    assert {"roc_auc", "max_depth", "learning_rate"} <= set(rows[0]) and "params" not in rows[0]
+    assert all(len(repr(r["roc_auc"])) <= 8 for r in rows)  # 6 significant digits at most
+    assert "-" not in {v for r in rows for v in r.values()}  # the UI shows "-" as a bullet
     markdown = by_type["markdown"].data
     assert f"# Study `{tuned}`" in markdown and "Best configuration" in markdown
+    assert "* best roc_auc: **" in markdown
     assert f"/runs/flow-run/{run.id}" in markdown  # link back to this run in the UI
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")

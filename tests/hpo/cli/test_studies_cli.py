@@ -70,6 +70,17 @@ def test_show(capsys: pytest.CaptureFixture[str], studies: dict[str, Any]) -> No
     assert code == 0
     for text in ("trials / minute", "best params", "cuda", gen.study_name):
         assert text in out
+    assert "best value" in out  # generated without a metric: the value has no name
+
+
+def test_show_names_the_metric(capsys: pytest.CaptureFixture[str], pg_url: str) -> None:
+    study = optuna.create_study(
+        study_name=f"metric-{uuid.uuid4().hex[:8]}", storage=pg_url, direction="maximize"
+    )
+    study.set_user_attr("hpo.metric", "roc_auc")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    code, out, _ = run(capsys, "studies", "show", study.study_name)
+    assert code == 0 and "best roc_auc" in out and "best value" not in out
 
 
 def test_trials(capsys: pytest.CaptureFixture[str], studies: dict[str, Any]) -> None:
