@@ -11,13 +11,12 @@ import sys
 from collections.abc import Callable, Sequence
 
 from hpo.errors import HpoError
-from hpo.settings import apply_prefect_defaults
 
 Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hpo.cli import compare, fleet, promotions, studies, tune
+    from hpo.cli import compare, fleet, promotions, server, studies, tune
 
     parser = argparse.ArgumentParser(
         prog="hpo",
@@ -29,15 +28,19 @@ def build_parser() -> argparse.ArgumentParser:
     promotions.register(sub)
     studies.register(sub)
     compare.register(sub)
+    server.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    apply_prefect_defaults()
+    from hpo.cli.server import use_local_server
+
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
     try:
+        # Before Prefect is imported: the local server (started for flow commands) or defaults.
+        use_local_server(args.command)
         return handler(args)
     except HpoError as exc:
         print(f"error: {exc}", file=sys.stderr)
