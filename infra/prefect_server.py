@@ -4,7 +4,8 @@
 ``PREFECT_HOME`` (so its SQLite database) under the service's data directory, on a free loopback
 port, its output in a log file; a small JSON state file records the pid and the URL. While it is
 up, every ``hpo`` command points ``PREFECT_API_URL`` at it (``hpo.cli.server``), so flow runs
-stay in the UI after the command ends instead of vanishing with Prefect's ephemeral server. ``stop`` sends SIGTERM to the server's process group and waits.
+stay in the UI after the command ends instead of vanishing with Prefect's ephemeral server.
+``stop`` sends SIGTERM to the server's process group and waits.
 
 Plain functions over the filesystem and the process table; no Prefect import here (the server is
 a child process), so the CLI can decide on ``PREFECT_API_URL`` before Prefect is imported.
