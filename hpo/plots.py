@@ -26,6 +26,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from hpo.summary import study_id_of
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -146,9 +148,9 @@ def params_png(trials: Sequence[FrozenTrial], order: Sequence[str], title: str) 
     return _png(fig)
 
 
-def study_plots(storage: optuna.storages.BaseStorage, study_name: str) -> dict[str, bytes]:
+def study_plots(storage: optuna.storages.RDBStorage, study_name: str) -> dict[str, bytes]:
     """The three plots of a study, by name (:data:`PLOTS`), as PNG bytes."""
-    study_id = storage.get_study_id_from_name(study_name)
+    study_id = study_id_of(storage, study_name)
     maximize = storage.get_study_directions(study_id)[0] == StudyDirection.MAXIMIZE
     trials = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.COMPLETE,))
     ranked = importances(trials, maximize)
