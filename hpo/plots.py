@@ -54,6 +54,14 @@ def _complete(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     return [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
 
 
+def best_so_far(values: Sequence[float], maximize: bool) -> list[float]:
+    """The best value among the first 1, 2, ... values."""
+    best: list[float] = []
+    for v in values:
+        best.append(v if not best else (max(best[-1], v) if maximize else min(best[-1], v)))
+    return best
+
+
 def history_png(trials: Sequence[FrozenTrial], maximize: bool, title: str) -> bytes:
     """Each COMPLETE trial's value by trial number, and the best value so far as a step line."""
     done = sorted(_complete(trials), key=lambda t: t.number)
@@ -61,9 +69,7 @@ def history_png(trials: Sequence[FrozenTrial], maximize: bool, title: str) -> by
     ax = fig.add_subplot()
     xs = [t.number for t in done]
     ys = [float(t.value) for t in done if t.value is not None]
-    best: list[float] = []
-    for y in ys:
-        best.append(y if not best else (max(best[-1], y) if maximize else min(best[-1], y)))
+    best = best_so_far(ys, maximize)
     ax.scatter(xs, ys, s=12, color="#7aa6d6", label="trial value")
     ax.step(xs, best, where="post", color="#d62728", linewidth=1.8, label="best so far")
     ax.set_xlabel("trial")

@@ -145,12 +145,17 @@ def _locked(directory: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _child_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API_")}
+def _child_env(home: Path, host: str, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API_", "PREFECT_UI_"))}
     env.update(
         {
             "PREFECT_HOME": str(home),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_SERVER_API_HOST": host,
+            "PREFECT_SERVER_API_PORT": str(port),
+            # The UI's browser code calls this URL; Prefect's default is port 4200 whatever
+            # --port says, which would show another server's runs (or none).
+            "PREFECT_UI_API_URL": f"http://{host}:{port}/api",
             "PREFECT_UI_ENABLED": "true",
         }
     )
@@ -194,7 +199,7 @@ def _spawn(settings: HpoSettings, directory: Path, port: int | None) -> ServerSt
                 sys.executable, "-m", "prefect", "server", "start",
                 "--host", host, "--port", str(chosen),
             ],
-            env=_child_env(home),
+            env=_child_env(home, host, chosen),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
