@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 #: Plot names, in the order they are shown; also the file stems of `hpo studies plot`.
 PLOTS = ("history", "importances", "params")
 MAX_PARAMS = 6
+#: Importances need this many COMPLETE trials: PED-ANOVA compares the top 10% of trials with
+#: the rest, which means little on fewer; and importing ``optuna.importance`` (scikit-learn)
+#: costs seconds that a short run should not pay.
+MIN_TRIALS_FOR_IMPORTANCES = 20
 _SIZE = (6.0, 3.2)
 _DPI = 80
 
@@ -83,9 +87,10 @@ def history_png(trials: Sequence[FrozenTrial], maximize: bool, title: str) -> by
 
 
 def importances(trials: Sequence[FrozenTrial], maximize: bool) -> dict[str, float]:
-    """PED-ANOVA importances of the COMPLETE trials (empty when there are too few)."""
+    """PED-ANOVA importances of the COMPLETE trials (empty when there are fewer than
+    :data:`MIN_TRIALS_FOR_IMPORTANCES`)."""
     done = _complete(trials)
-    if len(done) < 2:
+    if len(done) < MIN_TRIALS_FOR_IMPORTANCES:
         return {}
     direction = StudyDirection.MAXIMIZE if maximize else StudyDirection.MINIMIZE
     quiet = logging.getLogger("optuna.storages._in_memory")  # no "A new study created" line
@@ -115,7 +120,13 @@ def importances_png(values: dict[str, float], title: str) -> bytes:
     ax.set_xlabel("importance (PED-ANOVA)")
     ax.set_title(f"Parameter importances · {title}", fontsize=10)
     if not values:
-        ax.text(0.5, 0.5, "needs more completed trials", ha="center", transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.5,
+            f"needs {MIN_TRIALS_FOR_IMPORTANCES} completed trials",
+            ha="center",
+            transform=ax.transAxes,
+        )
     return _png(fig)
 
 

@@ -16,7 +16,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hpo.cli import compare, fleet, promotions, server, studies, tune
+    from hpo.cli import compare, fleet, metrics, promotions, server, studies, tune
 
     parser = argparse.ArgumentParser(
         prog="hpo",
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     studies.register(sub)
     compare.register(sub)
     server.register(sub)
+    metrics.register(sub)
     return parser
 
 
