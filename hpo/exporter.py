@@ -5,11 +5,13 @@ a bounded index walk per study (no full scan; see docs/benchmarks.md for the scr
 100,000-trial study):
 
 * trials by state per study: the listing query of :mod:`hpo.query.studies` (index-only scans
-  of the study's ``(study_id, state)`` entries);
-* trials per minute per study: trials finished in the last 60 s among the study's latest
-  :data:`RECENT_WINDOW` trials by number (a walk of ``(study_id, number)``), so the figure
-  saturates at that many per minute;
-* best value per study: :func:`hpo.query.trials.fetch_best` (the bucket index);
+  of the study's ``(study_id, state)`` entries), for the :data:`MAX_STUDIES` newest studies
+  (``--study PATTERN`` narrows them by name);
+* for the *active* studies among them (a trial running or waiting, or activity in the last
+  :data:`ACTIVE_WINDOW_S` seconds; about 6 ms each): trials per minute, the trials finished in
+  the last 60 s among the study's latest :data:`RECENT_WINDOW` trials by number (a walk of
+  ``(study_id, number)``, so the figure saturates at that many per minute), and the best value
+  (:func:`hpo.query.trials.fetch_best`, the bucket index);
 * claims waiting: WAITING trials (enqueued grid points and retries a worker will claim next);
 * workers alive per pool and device: RUNNING trials with a heartbeat younger than the grace
   period, counted by their ``worker`` user attribute, grouped by ``pool`` and ``device``;
@@ -18,8 +20,10 @@ a bounded index walk per study (no full scan; see docs/benchmarks.md for the scr
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -35,6 +39,8 @@ from hpo.query.meta import study_meta
 RECENT_WINDOW = 1000
 #: Studies exported per scrape (the most recently created).
 MAX_STUDIES = 500
+#: A study with activity this recent gets its trials-per-minute and best value exported.
+ACTIVE_WINDOW_S = 3600.0
 
 _RECENT_SQL = text(
     """
@@ -62,6 +68,7 @@ _WORKERS_SQL = text(
     """
 )
 
+_HAS_PROMOTIONS_SQL = text("SELECT to_regclass('hpo_promotions') IS NOT NULL")
 _PROMOTIONS_SQL = text(
     "SELECT pipeline, stage, decision, count(*) FROM hpo_promotions GROUP BY 1, 2, 3"
 )
@@ -70,18 +77,24 @@ _PROMOTIONS_SQL = text(
 class StoreCollector(Collector):
     """A prometheus-client collector that reads the store on every scrape."""
 
-    def __init__(self, client: StudyClient, grace_period_s: float) -> None:
+    def __init__(
+        self, client: StudyClient, grace_period_s: float, study_pattern: str | None = None
+    ) -> None:
         self.client = client
+        self.study_pattern = study_pattern
         self.grace_period_s = grace_period_s
         self.last_scrape_s: float | None = None
+        # One scrape at a time on one connection: concurrent scrapes queue here, not in the pool.
+        self._lock = threading.Lock()
 
     def describe(self) -> Iterator[Any]:
         return iter(())  # no collect() at registration time: the store may be slow to reach
 
     def collect(self) -> Iterator[Any]:
-        start = time.perf_counter()
-        families = self._families()
-        self.last_scrape_s = time.perf_counter() - start
+        with self._lock:
+            start = time.perf_counter()
+            families = self._families()
+            self.last_scrape_s = time.perf_counter() - start
         scrape = GaugeMetricFamily(
             "hpo_scrape_duration_seconds", "Seconds this scrape spent reading the study store."
         )
@@ -116,8 +129,9 @@ class StoreCollector(Collector):
             "Promotion decisions per pipeline stage.",
             labels=["pipeline", "stage", "decision"],
         )
-        with self.client._read() as conn:
-            page = _studies.list_studies(conn, limit=MAX_STUDIES, offset=0)
+        active_since = datetime.now(UTC) - timedelta(seconds=ACTIVE_WINDOW_S)
+        with self.client._read() as conn:  # one read-only snapshot
+            page = _studies.list_studies(conn, name=self.study_pattern, limit=MAX_STUDIES, offset=0)
             for info in page.items:
                 name = info.study_name
                 c = info.counts
@@ -131,6 +145,9 @@ class StoreCollector(Collector):
                     trials.add_metric([name, state], n)
                 finished.add_metric([name], c.complete + c.pruned)
                 waiting.add_metric([name], c.waiting)
+                last = info.last_activity_at
+                if not (c.running or c.waiting or (last is not None and last >= active_since)):
+                    continue
                 recent = conn.execute(
                     _RECENT_SQL, {"sid": info.study_id, "window": RECENT_WINDOW}
                 ).scalar_one()
@@ -144,7 +161,7 @@ class StoreCollector(Collector):
                 _WORKERS_SQL, {"sids": sids, "grace": self.grace_period_s}
             ):
                 workers.add_metric([str(pool), str(device)], int(alive))
-            if self.client._has_table("hpo_promotions"):
+            if conn.execute(_HAS_PROMOTIONS_SQL).scalar_one():
                 for pipeline, stage, decision, n in conn.execute(_PROMOTIONS_SQL):
                     promotions.add_metric([pipeline, stage, decision], int(n))
         return [trials, finished, per_minute, best, waiting, workers, promotions]

@@ -19,6 +19,9 @@ def register(sub: Any) -> None:
     serve = actions.add_parser("serve", help="serve /metrics (read from the store per scrape)")
     serve.add_argument("--port", type=int, help="port (default HPO_MONITORING_METRICS_PORT, 9464)")
     serve.add_argument("--host", help="address (default 127.0.0.1)")
+    serve.add_argument(
+        "--study", help="only studies whose name matches this pattern (xgb-*, or a substring)"
+    )
     serve.set_defaults(handler=serve_command)
 
 
@@ -47,7 +50,9 @@ def serve_command(args: argparse.Namespace, stop: threading.Event | None = None)
     check_port(host, port)
     client = StudyClient()  # fails fast, with a masked URL, when the store is unreachable
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(client, settings.worker.grace_period_s))
+    registry.register(
+        StoreCollector(client, settings.worker.grace_period_s, getattr(args, "study", None))
+    )
     server, thread = start_http_server(port, addr=host, registry=registry)
     print(f"serving Prometheus metrics at http://{host}:{port}/metrics (Ctrl-C stops)", flush=True)
     try:
