@@ -16,7 +16,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hpo.cli import compare, fleet, metrics, promotions, server, studies, tune
+    from hpo.cli import compare, dashboard, fleet, metrics, promotions, server, studies, tune
 
     parser = argparse.ArgumentParser(
         prog="hpo",
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.register(sub)
     server.register(sub)
     metrics.register(sub)
+    dashboard.register(sub)
     return parser
 
 

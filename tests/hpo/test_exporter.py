@@ -165,3 +165,29 @@ def test_metrics_port_in_use_is_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert err.startswith(f"error: port {port} on 127.0.0.1 is already in use")
     assert "Traceback" not in err
+
+
+def test_grafana_dashboard_queries_only_exported_series(pg_url: str, study_name: str) -> None:
+    import re
+
+    from hpo.exporter import StoreCollector
+    from hpo.query import StudyClient
+
+    storage = get_storage(HpoSettings(database=DatabaseSettings(url=SecretStr(pg_url))))
+    study = optuna.create_study(study_name=study_name, storage=storage)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1) ** 2, n_trials=3)
+    collector = StoreCollector(StudyClient(), 60.0, study_pattern=study_name)
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in collector.collect()
+        for s in f.samples
+    }
+    assert samples[("hpo_trials_finished_total", (("study", study_name),))] == 3
+    best = samples[("hpo_best_value", (("direction", "minimize"), ("study", study_name)))]
+    assert best == pytest.approx(study.best_value)
+    families = {f.name for f in collector.collect()} | {s[0] for s in samples}
+    dashboard = (
+        Path(__file__).resolve().parents[2] / "infra/grafana/hpo-dashboard.json"
+    ).read_text()
+    used = set(re.findall(r"\bhpo_[a-z_]+", dashboard))
+    assert used and used <= families, used - families
