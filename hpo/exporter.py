@@ -1,17 +1,18 @@
 """Prometheus metrics of the study store, read per scrape (``hpo metrics serve``).
 
-Every scrape runs a handful of SQL statements in one read-only snapshot, each an index probe or
-a bounded index walk per study (no full scan; see docs/benchmarks.md for the scrape time on a
-100,000-trial study):
+Every scrape reads one read-only snapshot with a few statements per study, each an index probe
+or a bounded index walk, so a scrape costs the same at 100,000 trials as at 100 (no full scan;
+docs/benchmarks.md has the scrape time on a 100,000-trial study):
 
-* trials by state per study: the listing query of :mod:`hpo.query.studies` (index-only scans
-  of the study's ``(study_id, state)`` entries), for the :data:`MAX_STUDIES` newest studies
-  (``--study PATTERN`` narrows them by name);
-* for the *active* studies among them (a trial running or waiting, or activity in the last
-  :data:`ACTIVE_WINDOW_S` seconds; about 6 ms each): trials per minute, the trials finished in
-  the last 60 s among the study's latest :data:`RECENT_WINDOW` trials by number (a walk of
-  ``(study_id, number)``, so the figure saturates at that many per minute), and the best value
-  (:func:`hpo.query.trials.fetch_best`, the bucket index);
+* trials by state, for the :data:`MAX_STUDIES` newest studies (``--study PATTERN`` narrows them
+  by name): the trial count is the last trial number plus one (a probe of ``(study_id,
+  number)``, as the exact-budget claim counts, :mod:`hpo.claims`); RUNNING, WAITING, FAIL and
+  PRUNED are counted on ``(study_id, state)``; COMPLETE is the rest;
+* for the *active* studies (a trial running or waiting, or the newest trial started in the
+  last :data:`ACTIVE_WINDOW_S` seconds): trials per minute, the trials finished in the last
+  60 s among the study's latest :data:`RECENT_WINDOW` trials by number (so the figure
+  saturates at that many per minute), and the best value (:func:`hpo.query.trials.fetch_best`,
+  the bucket index);
 * claims waiting: WAITING trials (enqueued grid points and retries a worker will claim next);
 * workers alive per pool and device: RUNNING trials with a heartbeat younger than the grace
   period, counted by their ``worker`` user attribute, grouped by ``pool`` and ``device``;
@@ -23,7 +24,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -31,9 +31,9 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Connection, text
 
 from hpo.query import StudyClient
-from hpo.query import studies as _studies
 from hpo.query import trials as _trials
 from hpo.query.meta import study_meta
+from hpo.query.studies import glob_to_like
 
 #: How many of a study's latest trials the trials-per-minute figure looks at.
 RECENT_WINDOW = 1000
@@ -41,6 +41,31 @@ RECENT_WINDOW = 1000
 MAX_STUDIES = 500
 #: A study with activity this recent gets its trials-per-minute and best value exported.
 ACTIVE_WINDOW_S = 3600.0
+
+_STUDIES_SQL = text(
+    """
+    SELECT s.study_id, s.study_name,
+           (SELECT lower(CAST(d.direction AS text)) FROM study_directions d
+            WHERE d.study_id = s.study_id AND d.objective = 0) AS direction,
+           (SELECT count(*) FROM study_directions d WHERE d.study_id = s.study_id) AS objectives
+    FROM studies s WHERE s.study_name LIKE :like
+    ORDER BY s.study_id DESC LIMIT :n
+    """
+)
+
+_COUNTS_SQL = text(
+    """
+    SELECT (SELECT coalesce(max(number) + 1, 0) FROM trials WHERE study_id = :sid),
+           coalesce((SELECT GREATEST(datetime_start, datetime_complete)
+                            >= LOCALTIMESTAMP - CAST(:active AS float8) * interval '1 second'
+                     FROM trials WHERE study_id = :sid ORDER BY number DESC LIMIT 1), false),
+           count(*) FILTER (WHERE state = 'RUNNING'),
+           count(*) FILTER (WHERE state = 'WAITING'),
+           count(*) FILTER (WHERE state = 'FAIL'),
+           count(*) FILTER (WHERE state = 'PRUNED')
+    FROM trials WHERE study_id = :sid AND state IN ('RUNNING', 'WAITING', 'FAIL', 'PRUNED')
+    """
+)
 
 _RECENT_SQL = text(
     """
@@ -129,34 +154,33 @@ class StoreCollector(Collector):
             "Promotion decisions per pipeline stage.",
             labels=["pipeline", "stage", "decision"],
         )
-        active_since = datetime.now(UTC) - timedelta(seconds=ACTIVE_WINDOW_S)
+        like = glob_to_like(self.study_pattern) if self.study_pattern else "%"
         with self.client._read() as conn:  # one read-only snapshot
-            page = _studies.list_studies(conn, name=self.study_pattern, limit=MAX_STUDIES, offset=0)
-            for info in page.items:
-                name = info.study_name
-                c = info.counts
+            studies = conn.execute(_STUDIES_SQL, {"like": like, "n": MAX_STUDIES}).all()
+            for sid, name, direction, objectives in studies:
+                total, recent_start, running, waiting_n, failed, pruned = conn.execute(
+                    _COUNTS_SQL, {"sid": sid, "active": ACTIVE_WINDOW_S}
+                ).one()
+                complete = max(0, total - running - waiting_n - failed - pruned)
                 for state, n in (
-                    ("running", c.running),
-                    ("waiting", c.waiting),
-                    ("complete", c.complete),
-                    ("pruned", c.pruned),
-                    ("failed", c.fail),
+                    ("running", running),
+                    ("waiting", waiting_n),
+                    ("complete", complete),
+                    ("pruned", pruned),
+                    ("failed", failed),
                 ):
                     trials.add_metric([name, state], n)
-                finished.add_metric([name], c.complete + c.pruned)
-                waiting.add_metric([name], c.waiting)
-                last = info.last_activity_at
-                if not (c.running or c.waiting or (last is not None and last >= active_since)):
+                finished.add_metric([name], complete + pruned)
+                waiting.add_metric([name], waiting_n)
+                if not (running or waiting_n or recent_start):
                     continue
-                recent = conn.execute(
-                    _RECENT_SQL, {"sid": info.study_id, "window": RECENT_WINDOW}
-                ).scalar_one()
-                per_minute.add_metric([name], float(recent))
-                if c.complete and len(info.directions) == 1:
+                recent = conn.execute(_RECENT_SQL, {"sid": sid, "window": RECENT_WINDOW})
+                per_minute.add_metric([name], float(recent.scalar_one()))
+                if complete and objectives == 1:
                     value = self._best(conn, name)
                     if value is not None:
-                        best.add_metric([name, info.direction], value)
-            sids = [info.study_id for info in page.items]
+                        best.add_metric([name, direction or "minimize"], value)
+            sids = [row[0] for row in studies]
             for pool, device, alive in conn.execute(
                 _WORKERS_SQL, {"sids": sids, "grace": self.grace_period_s}
             ):
