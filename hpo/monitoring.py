@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from typing import Any
 from uuid import UUID
@@ -39,6 +40,9 @@ class PlotsArtifact:
         self.artifact_id: UUID | None = None
         self._last_drawn = time.monotonic()  # the first drawing waits one interval
         self._last_count = -1
+        # matplotlib takes a second or two to import: do it while the first trials run, not
+        # when the first drawing is due (for a short run: at the end, on the command's clock).
+        threading.Thread(target=_preload_matplotlib, daemon=True).start()
 
     def refresh(self, storage: optuna.storages.RDBStorage, *, final: bool = False) -> bool:
         """Redraw when due (or ``final``) and there are new completed trials; True if drawn."""
@@ -73,6 +77,11 @@ class PlotsArtifact:
 
         with get_client(sync_client=True) as client:
             client.update_artifact(self.artifact_id, ArtifactUpdate(data=markdown))
+
+
+def _preload_matplotlib() -> None:
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.figure  # noqa: F401
 
 
 class ProgressArtifact:
