@@ -85,7 +85,10 @@ def test_tune_run_publishes_progress_leaderboard_and_best_config(
     rows = json.loads(table) if isinstance(table, str) else table
     assert len(rows) == 4 and rows[0]["rank"] == 1
     assert {r["device"] for r in rows} == {"cpu"}
-    markdown = by_type["markdown"].data
+    by_key = {a.key: a for a in _api(fleet, artifacts)}
+    markdown = by_key[f"best-config-{tuned}"].data
+    plots = by_key[f"plots-{tuned}"].data  # live plots, inlined PNGs (issue 17)
+    assert "4 completed trials" in plots and "![history](data:image/png;base64," in plots
     assert f"# Study `{tuned}`" in markdown and "Best configuration" in markdown
     assert f"/runs/flow-run/{run.id}" in markdown  # link back to this run in the UI
 
