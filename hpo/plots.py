@@ -120,6 +120,8 @@ def importances_png(values: dict[str, float], title: str) -> bytes:
     ax.set_xlabel("importance (PED-ANOVA)")
     ax.set_title(f"Parameter importances · {title}", fontsize=10)
     if not values:
+        ax.set_xticks([])
+        ax.set_yticks([])
         ax.text(
             0.5,
             0.5,
