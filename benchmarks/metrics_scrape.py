@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hpo.exporter import StoreCollector  # noqa: E402
+from hpo.metrics import StoreCollector  # noqa: E402
 from hpo.query import StudyClient  # noqa: E402
 from hpo.query.testing import generate_study  # noqa: E402
 from hpo.store import get_storage  # noqa: E402

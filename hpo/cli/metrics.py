@@ -1,5 +1,5 @@
 """``hpo metrics serve [--port] [--host]``: a Prometheus exporter of the study store (foreground;
-Ctrl-C stops it). What it exports: :mod:`hpo.exporter`; a sample Grafana dashboard:
+Ctrl-C stops it). What it exports: :mod:`hpo.metrics`; a sample Grafana dashboard:
 infra/grafana/hpo-dashboard.json."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def check_port(host: str, port: int) -> None:
 def serve_command(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     from prometheus_client import CollectorRegistry, start_http_server
 
-    from hpo.exporter import StoreCollector
+    from hpo.metrics import StoreCollector
     from hpo.query import StudyClient
 
     settings = get_settings()

@@ -170,7 +170,7 @@ def test_metrics_port_in_use_is_one_line_and_exit_2(
 def test_grafana_dashboard_queries_only_exported_series(pg_url: str, study_name: str) -> None:
     import re
 
-    from hpo.exporter import StoreCollector
+    from hpo.metrics import StoreCollector
     from hpo.query import StudyClient
 
     storage = get_storage(HpoSettings(database=DatabaseSettings(url=SecretStr(pg_url))))
@@ -187,7 +187,7 @@ def test_grafana_dashboard_queries_only_exported_series(pg_url: str, study_name:
     assert best == pytest.approx(study.best_value)
     families = {f.name for f in collector.collect()} | {s[0] for s in samples}
     dashboard = (
-        Path(__file__).resolve().parents[2] / "infra/grafana/hpo-dashboard.json"
+        Path(__file__).resolve().parents[3] / "infra/grafana/hpo-dashboard.json"
     ).read_text()
     used = set(re.findall(r"\bhpo_[a-z_]+", dashboard))
     assert used and used <= families, used - families
