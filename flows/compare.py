@@ -30,6 +30,7 @@ from hpo.compare.render import ReportFiles, render_markdown, table_rows
 from hpo.compare.run import ComparisonOutcome, comparison_settings, finish_group, start_group
 from hpo.errors import ConfigError
 from hpo.flows.tune import trial_worker_task
+from hpo.plots import inline_images
 from hpo.search_spaces.schema import SearchSpaceSpec
 from hpo.store import get_storage
 
@@ -96,7 +97,8 @@ def publish_task(outcome: ComparisonOutcome) -> list[str]:
     key = artifact_key(outcome.group)
     report, files = outcome.report, outcome.files
     create_markdown_artifact(
-        markdown=render_markdown(report, files.png),
+        # The PNG inlined as a data URI: a relative link is a broken image in the Prefect UI.
+        markdown=inline_images(render_markdown(report, files.png), files.png.parent),
         key=key,
         description=f"Sampler comparison {outcome.group}: verdict, results, tests",
     )

@@ -1,5 +1,6 @@
-"""What a person sees of a study in the Prefect UI: a live progress artifact, a leaderboard table
-and the best configuration, published by the tune flows.
+"""What a person sees of a study in the Prefect UI: a live progress artifact, live plots (history,
+importances, parameter-vs-value as inline PNGs, :mod:`hpo.plots`), a leaderboard table and the
+best configuration, published by the tune flows.
 
 Everything here reads the study store (a few SQL queries) and writes Prefect artifacts; nothing
 here carries a secret (the store's URL is never put in an artifact: it is shown masked at most).
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from typing import Any
 from uuid import UUID
 
@@ -16,6 +19,7 @@ import optuna
 from sqlalchemy import text
 
 from hpo.claims import count_trials
+from hpo.settings import get_settings
 from hpo.storage.counts import StateCounts
 from hpo.summary import StudySummary, study_id_of, summarize_study
 
@@ -27,8 +31,63 @@ def artifact_key(kind: str, study_name: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", f"{kind}-{study_name}".lower()).strip("-")[:120]
 
 
+class PlotsArtifact:
+    """One markdown artifact holding the study's plots, redrawn in place at most every
+    ``interval_s`` seconds (``HPO_MONITORING_PLOT_INTERVAL_S``) and once more at the end."""
+
+    def __init__(self, study_name: str, interval_s: float) -> None:
+        self.study_name = study_name
+        self.interval_s = interval_s
+        self.artifact_id: UUID | None = None
+        self._last_drawn = time.monotonic()  # the first drawing waits one interval
+        self._last_count = -1
+        # matplotlib takes a second or two to import: do it while the first trials run, not
+        # when the first drawing is due (for a short run: at the end, on the command's clock).
+        threading.Thread(target=_preload_matplotlib, daemon=True).start()
+
+    def refresh(self, storage: optuna.storages.RDBStorage, *, final: bool = False) -> bool:
+        """Redraw when due (or ``final``) and there are new completed trials; True if drawn."""
+        due = self.interval_s > 0 and time.monotonic() - self._last_drawn >= self.interval_s
+        if not (final or due):
+            return False
+        from hpo.plots import plots_markdown, study_plots
+
+        self._last_drawn = time.monotonic()
+        n_complete = count_trials(storage, study_id_of(storage, self.study_name)).complete
+        if n_complete == self._last_count:
+            return False
+        pngs = study_plots(storage, self.study_name)
+        self._publish(plots_markdown(self.study_name, pngs, n_complete))
+        self._last_count = n_complete
+        return True
+
+    def _publish(self, markdown: str) -> None:
+        if self.artifact_id is None:
+            from prefect.artifacts import create_markdown_artifact
+
+            artifact_id = create_markdown_artifact(
+                markdown=markdown,
+                key=artifact_key("plots", self.study_name),
+                description=f"History, importances and parameter plots of {self.study_name}",
+            )
+            assert isinstance(artifact_id, UUID)  # sync call in a sync flow
+            self.artifact_id = artifact_id
+            return
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.actions import ArtifactUpdate
+
+        with get_client(sync_client=True) as client:
+            client.update_artifact(self.artifact_id, ArtifactUpdate(data=markdown))
+
+
+def _preload_matplotlib() -> None:
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+
+
 class ProgressArtifact:
-    """A progress bar in the flow run's Artifacts tab: finished trials / budget."""
+    """A progress bar in the flow run's Artifacts tab: finished trials / budget; each update
+    also refreshes the run's :class:`PlotsArtifact` when due, and at the end."""
 
     def __init__(self, study_name: str, n_trials: int) -> None:
         from prefect.artifacts import create_progress_artifact
@@ -44,6 +103,7 @@ class ProgressArtifact:
         )
         assert isinstance(artifact_id, UUID)  # sync call in a sync flow
         self.artifact_id = artifact_id
+        self.plots = PlotsArtifact(study_name, get_settings().monitoring.plot_interval_s)
 
     def update(self, storage: optuna.storages.RDBStorage) -> float:
         """Set the bar and the card's text (counts by state) from the store, when they moved."""
@@ -55,6 +115,7 @@ class ProgressArtifact:
         if (progress, text) != (self._last, self._text):
             update_progress_artifact(self.artifact_id, progress=progress, description=text)
             self._last, self._text = progress, text
+        self.plots.refresh(storage, final=progress >= 100.0)
         return progress
 
 
@@ -153,8 +214,6 @@ def study_links(storage: optuna.storages.RDBStorage, study_name: str) -> dict[st
     run's page in the Prefect UI."""
     from prefect.runtime import flow_run
     from prefect.settings import PREFECT_UI_URL
-
-    from hpo.settings import get_settings
 
     links: dict[str, str] = {}
     dashboard = get_settings().dashboard_url

@@ -133,6 +133,67 @@ class WorkerSettings(BaseSettings):
     )
 
 
+class ServerSettings(BaseSettings):
+    """The local Prefect server and UI (`hpo server start`) the commands reuse."""
+
+    model_config = SettingsConfigDict(env_prefix="HPO_SERVER_", extra="ignore")
+
+    autostart: bool = Field(
+        default=True,
+        description="`hpo tune`, `hpo compare` and `hpo promote` start the local Prefect server "
+        "(and UI) when none runs and PREFECT_API_URL is not set; false: they use Prefect's "
+        "ephemeral server, whose runs are gone when the command ends.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the local server listens on.")
+    port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port of the local server (default: 4200 when free, else any free port).",
+    )
+    dir: Path | None = Field(
+        default=None,
+        description="State file, log and PREFECT_HOME (its SQLite database) of the local "
+        "server (default: `database.data_dir`/prefect-server).",
+    )
+    startup_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="Seconds the local server gets to answer (its first start migrates its "
+        "database).",
+    )
+
+
+class MonitoringSettings(BaseSettings):
+    """Plots in the Prefect UI and the Prometheus exporter."""
+
+    model_config = SettingsConfigDict(env_prefix="HPO_MONITORING_", extra="ignore")
+
+    plot_interval_s: float = Field(
+        default=15.0,
+        ge=0,
+        description="A tune run redraws its plot artifacts at most this often (and once at the "
+        "end); 0 disables the live refresh.",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address `hpo metrics serve` listens on."
+    )
+    metrics_port: int = Field(
+        default=9464, ge=1, le=65535, description="Port of `hpo metrics serve`."
+    )
+    dashboard_port: int = Field(
+        default=8080, ge=1, le=65535, description="Port of `hpo dashboard` (optuna-dashboard)."
+    )
+
+
+class PrefectEnv(BaseSettings):
+    """The one Prefect variable the service reads itself: is an API server chosen already?"""
+
+    model_config = SettingsConfigDict(env_prefix="PREFECT_", extra="ignore")
+
+    api_url: str | None = Field(default=None, description="PREFECT_API_URL as the user set it.")
+
+
 class HpoSettings(BaseSettings):
     """Root of the settings tree."""
 
@@ -143,6 +204,12 @@ class HpoSettings(BaseSettings):
     )
     worker: WorkerSettings = Field(
         default_factory=WorkerSettings, description="Trial execution on this machine."
+    )
+    server: ServerSettings = Field(
+        default_factory=ServerSettings, description="The local Prefect server and UI."
+    )
+    monitoring: MonitoringSettings = Field(
+        default_factory=MonitoringSettings, description="Plots, metrics, dashboards."
     )
     dashboard_url: str | None = Field(
         default=None,
@@ -225,10 +292,15 @@ PREFECT_DEFAULTS = {
 }
 
 
-def apply_prefect_defaults() -> None:
-    """Set :data:`PREFECT_DEFAULTS` in the environment where the user has not; call before
-    Prefect is imported. The one place besides the settings classes that touches os.environ."""
+def apply_prefect_defaults(api_url: str | None = None) -> None:
+    """Set :data:`PREFECT_DEFAULTS` in the environment where the user has not, and
+    ``PREFECT_API_URL`` to ``api_url`` (the local server) when given and the user set none;
+    call before Prefect is imported. The one place besides the settings classes that touches
+    os.environ."""
     import os
 
-    for key, value in PREFECT_DEFAULTS.items():
+    defaults = dict(PREFECT_DEFAULTS)
+    if api_url:
+        defaults["PREFECT_API_URL"] = api_url
+    for key, value in defaults.items():
         os.environ.setdefault(key, value)

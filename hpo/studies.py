@@ -89,6 +89,8 @@ def open_study(plan: StudyPlan, storage: optuna.storages.RDBStorage) -> optuna.S
     for key, value in attrs.items():
         if study.user_attrs.get(key) != value:
             study.set_user_attr(key, value)
+    if study.metric_names != [metric := plan.spec.metric or plan.spec.objective]:
+        study.set_metric_names([metric])  # optuna-dashboard's axis label (not "Objective 0")
     if plan.sampler == "grid":
         enqueue_grid(study, storage, plan)
     return study

@@ -8,6 +8,7 @@ database, so they can share one server and run against a store that already hold
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,11 @@ from hpo.settings import DatabaseSettings, apply_prefect_defaults, get_settings
 from hpo.store import dispose_storages, normalize_url
 
 apply_prefect_defaults()
+# No test leaves a local Prefect server behind, nor reuses a developer's: commands run by tests
+# never autostart one, and look for a running one in an empty directory of their own. The tests
+# of `hpo server` start and stop theirs in a tmp data dir (tests/hpo/cli/test_server.py).
+os.environ["HPO_SERVER_AUTOSTART"] = "false"
+os.environ["HPO_SERVER_DIR"] = tempfile.mkdtemp(prefix="hpo-test-server-")
 
 
 class _TestEnv(BaseSettings):

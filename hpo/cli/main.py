@@ -14,13 +14,13 @@ from collections.abc import Callable, Sequence
 
 from hpo.errors import HpoError
 from hpo.redaction import redact
-from hpo.settings import apply_prefect_defaults, get_settings
+from hpo.settings import get_settings
 
 Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hpo.cli import compare, fleet, promotions, studies, tune
+    from hpo.cli import compare, dashboard, fleet, metrics, promotions, server, studies, tune
 
     parser = argparse.ArgumentParser(
         prog="hpo",
@@ -32,15 +32,21 @@ def build_parser() -> argparse.ArgumentParser:
     promotions.register(sub)
     studies.register(sub)
     compare.register(sub)
+    server.register(sub)
+    metrics.register(sub)
+    dashboard.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    apply_prefect_defaults()
+    from hpo.cli.server import use_local_server
+
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
     try:
+        # Before Prefect is imported: a running local server, or Prefect's defaults.
+        use_local_server()
         return handler(args)
     except HpoError as exc:
         print(f"error: {_redact(str(exc))}", file=sys.stderr)

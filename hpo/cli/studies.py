@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from hpo.cli import tables
+from hpo.cli import plots, tables
 from hpo.cli.tables import Col
 from hpo.errors import ConfigError
 from hpo.query import (
@@ -84,6 +84,7 @@ def register(sub: Any) -> None:
     imp.add_argument("name", help="study name")
     _json_arg(imp)
     imp.set_defaults(handler=run_importances)
+    plots.register(actions)  # `hpo studies plot` (issue 17)
 
 
 def _json_arg(p: argparse.ArgumentParser) -> None:

@@ -92,6 +92,8 @@ def test_compare_flow_runs_reports_and_publishes(
     assert markdown.type == "markdown"
     assert report.verdict in str(markdown.data)
     assert str(result.files.png) in str(markdown.data)
+    # Inlined, so the Prefect UI shows it (a relative PNG link is a broken image there).
+    assert "![convergence](data:image/png;base64,iVBORw0KGgo" in str(markdown.data)
     table = artifacts[f"{key}-table"]
     assert table.type == "table"
     assert "tpe" in str(table.data) and "random" in str(table.data)

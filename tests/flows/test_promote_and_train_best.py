@@ -90,7 +90,10 @@ def test_tune_run_publishes_progress_leaderboard_and_best_config(
     assert {"roc_auc", "max_depth", "learning_rate"} <= set(rows[0]) and "params" not in rows[0]
     assert all(len(repr(r["roc_auc"])) <= 8 for r in rows)  # 6 significant digits at most
     assert "-" not in {v for r in rows for v in r.values()}  # the UI shows "-" as a bullet
-    markdown = by_type["markdown"].data
+    by_key = {a.key: a for a in _api(fleet, artifacts)}
+    markdown = by_key[f"best-config-{tuned}"].data
+    plots = by_key[f"plots-{tuned}"].data  # live plots, inlined PNGs (issue 17)
+    assert "4 completed trials" in plots and "![history](data:image/png;base64," in plots
     assert f"# Study `{tuned}`" in markdown and "Best configuration" in markdown
     assert "* best roc_auc: **" in markdown
     assert f"/runs/flow-run/{run.id}" in markdown  # link back to this run in the UI
