@@ -36,6 +36,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "core",
         (
             "hpo.store",
+            "hpo.sampler_streams",
             "hpo.claims",
             "hpo.leases",
             "hpo.samplers",
@@ -52,10 +53,11 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "hpo.workers.interrupt",
             "hpo.fanout",
             "hpo.monitoring",
+            "hpo.plots",
         ),
     ),
     ("compare_promote", ("hpo.compare", "hpo.promotions")),
-    ("query", ("hpo.query",)),
+    ("query", ("hpo.query", "hpo.metrics")),
     ("flows", ("hpo.flows",)),
     ("entry", ("hpo.cli", "hpo.__main__", "hpo.infra.local_fleet")),
 ]
