@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import bindparam, text
 
+from hpo.cli.server import use_local_server
 from hpo.compare.plan import ComparisonPlan, plan_comparison
 from hpo.compare.render import table_rows
 from hpo.compare.run import comparison_settings
@@ -127,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
         from hpo.cli.prefect_api import require_server
 
         require_server()
+    else:
+        use_local_server(start=True)  # input checked: now a server may start
     stop = threading.Event()
     poller = None
     if not args.no_progress and not args.json:

@@ -8,9 +8,11 @@ from typing import Any
 
 from hpo.cli import tables
 from hpo.cli.args import int_between
+from hpo.cli.server import use_local_server
 from hpo.cli.tables import Col
 from hpo.promotions import registry
 from hpo.store import get_storage
+from hpo.summary import study_id_of
 
 
 def register(sub: Any) -> None:
@@ -45,7 +47,9 @@ def register(sub: Any) -> None:
 
 
 def promote(args: argparse.Namespace) -> int:
-    from hpo.flows.promote import promote_flow
+    study_id_of(get_storage(), args.study)  # no such study: exit 2 before anything starts
+    use_local_server(start=True)
+    from hpo.flows.promote import promote_flow  # imports Prefect: after the server is chosen
 
     promotion = promote_flow(
         study_name=args.study,

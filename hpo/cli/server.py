@@ -1,9 +1,9 @@
 """``hpo server start|stop|status``: the local Prefect server and UI the other commands reuse.
 
 :func:`use_local_server` runs before any command (and before Prefect is imported): when the user
-set no ``PREFECT_API_URL`` it points the command at the running local server, or, for the
-commands that run flows (``tune``, ``compare``, ``promote``) and unless ``HPO_SERVER_AUTOSTART``
-is false, starts one first and says so in one line.
+set no ``PREFECT_API_URL`` it points the command at the running local server. The commands that
+run flows (``tune``, ``compare``, ``promote``) call it again once their input is checked, to
+start one when none runs (unless ``HPO_SERVER_AUTOSTART`` is false), saying so in one line.
 """
 
 from __future__ import annotations
@@ -14,9 +14,6 @@ from typing import Any
 
 from hpo.infra import prefect_server
 from hpo.settings import PrefectEnv, apply_prefect_defaults, get_settings
-
-#: Commands that run Prefect flows: they start the local server when none runs.
-AUTOSTART_COMMANDS = frozenset({"tune", "compare", "promote"})
 
 
 def register(sub: Any) -> None:
@@ -69,15 +66,20 @@ def status_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def use_local_server(command: str | None) -> str | None:
+def use_local_server(*, start: bool = False) -> str | None:
     """Point this process at the local server when the user chose no Prefect API; returns the
-    API URL used (None: the user's own PREFECT_API_URL, or Prefect's ephemeral server)."""
-    if command == "server" or PrefectEnv().api_url:
+    API URL used (None: the user's own PREFECT_API_URL, or Prefect's ephemeral server).
+
+    Every command calls it before its handler (it only reads the server's state file);
+    commands that run flows call it again with ``start`` once their input is checked and
+    before Prefect is imported: a local server is then started when none runs (unless
+    ``HPO_SERVER_AUTOSTART`` is false), so bad input never waits for a server to start."""
+    if PrefectEnv().api_url:
         apply_prefect_defaults()
         return None
     settings = get_settings()
     state = prefect_server.read_state(prefect_server.server_dir(settings))
-    if state is None and command in AUTOSTART_COMMANDS and settings.server.autostart:
+    if state is None and start and settings.server.autostart:
         state, _ = prefect_server.ensure_running(settings)
         print(
             f"started the local Prefect server: UI at {state.ui_url} "

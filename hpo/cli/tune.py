@@ -18,6 +18,7 @@ from optuna.storages import RDBStorage
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from hpo.cli.server import use_local_server
 from hpo.errors import ConfigError
 from hpo.search_spaces.checks import check_spec
 from hpo.search_spaces.loader import load_spec, resolve_spec_path
@@ -128,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
         from hpo.cli.prefect_api import require_server
 
         require_server()
+    else:
+        use_local_server(start=True)  # input checked: now a server may start
     stop = threading.Event()
     poller = None
     if not args.no_progress and not args.json:

@@ -160,3 +160,20 @@ def test_stop_and_status_without_a_server(tmp_path: Path, pg_url: str) -> None:
     assert _hpo(env, "server", "status").returncode == 1
     stopped = _hpo(env, "server", "stop")
     assert stopped.returncode == 0 and "no local Prefect server is running" in stopped.stdout
+
+
+def test_bad_input_never_waits_for_a_server(tmp_path: Path, pg_url: str) -> None:
+    """Autostart is on and no server runs: a bad spec, a bad argument and a missing study to
+    promote are refused (exit 2) before any server is started."""
+    env = _env(tmp_path / "server", pg_url)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nobjective: branin\nparams: {x: {type: float, low: 2, high: 1}}\n")
+    for args in (
+        ("tune", str(bad)),
+        ("tune", "branin", "--n-trials", "0"),
+        ("promote", f"no-such-study-{uuid.uuid4().hex[:6]}", "--pipeline", "p"),
+    ):
+        proc = _hpo(env, *args)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.startswith("error: ") and "started the local" not in proc.stderr
+    assert not (tmp_path / "server").exists() or not any((tmp_path / "server").iterdir())
