@@ -8,6 +8,7 @@ here has the store's password redacted (:mod:`hpo.redaction`), tracebacks of bug
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -19,29 +20,41 @@ from hpo.settings import get_settings
 Handler = Callable[[argparse.Namespace], int]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from hpo.cli import compare, dashboard, fleet, metrics, promotions, server, studies, tune
+#: Each command and the module that registers it. A command imports only its own module, so
+#: `hpo tune` does not pay for scipy or prometheus-client (`hpo --help` imports them all).
+COMMANDS: dict[str, str] = {
+    "tune": "hpo.cli.tune",
+    "pools": "hpo.cli.fleet",
+    "worker": "hpo.cli.fleet",
+    "deploy": "hpo.cli.fleet",
+    "promote": "hpo.cli.promotions",
+    "promotions": "hpo.cli.promotions",
+    "studies": "hpo.cli.studies",
+    "compare": "hpo.cli.compare",
+    "server": "hpo.cli.server",
+    "metrics": "hpo.cli.metrics",
+    "dashboard": "hpo.cli.dashboard",
+}
 
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of ``command`` only, or of every command (no or an unknown command)."""
     parser = argparse.ArgumentParser(
         prog="hpo",
         description="Hyperparameter optimization on Prefect + Optuna + PostgreSQL.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    tune.register(sub)
-    fleet.register(sub)
-    promotions.register(sub)
-    studies.register(sub)
-    compare.register(sub)
-    server.register(sub)
-    metrics.register(sub)
-    dashboard.register(sub)
+    wanted = [COMMANDS[command]] if command in COMMANDS else COMMANDS.values()
+    for module in dict.fromkeys(wanted):
+        importlib.import_module(module).register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from hpo.cli.server import use_local_server
 
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     handler: Handler = args.handler
     try:

@@ -243,3 +243,23 @@ def test_a_short_study_exits_1_saying_what_is_missing(
         "(budget.max_failed_trials)); run the same command again to resume it\n"
     ) in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_every_command_is_registered_by_its_module() -> None:
+    """`hpo COMMAND` imports only the module named for it in COMMANDS: that module must
+    register exactly the commands listed for it, and no command may be missing."""
+    import argparse
+    import importlib
+
+    from hpo.cli.main import COMMANDS, build_parser
+
+    full = build_parser()
+    choices = next(a for a in full._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert set(choices) == set(COMMANDS)
+    for module in set(COMMANDS.values()):
+        parser = argparse.ArgumentParser()
+        importlib.import_module(module).register(parser.add_subparsers())
+        registered = next(
+            a for a in parser._actions if isinstance(a, argparse._SubParsersAction)
+        ).choices
+        assert set(registered) == {c for c, m in COMMANDS.items() if m == module}
