@@ -8,12 +8,13 @@ use :func:`hpo.store.engine.mask_url` to show where a store is.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from hpo.errors import ConfigError
 
@@ -248,10 +249,24 @@ def get_settings() -> HpoSettings:
         return HpoSettings()
     except ValidationError as exc:
         raise settings_error(exc) from None
+    except SettingsError as exc:  # a whole group given as one variable (HPO_SERVER=...)
+        match = re.search(r'field "(\w+)"', str(exc))
+        var = f"HPO_{match.group(1).upper()}" if match else "an HPO_* variable"
+        raise ConfigError(
+            f"invalid setting {var}: a group of settings given as one variable must be a JSON "
+            "object",
+            fix=f"unset {var} and set its fields one by one ({var}_...)",
+        ) from None
 
 
+#: Each settings group by class name (errors name the group's variables with its prefix).
 _GROUPS: dict[str, type[BaseSettings]] = {
-    cls.__name__: cls for cls in (HpoSettings, DatabaseSettings, WorkerSettings)
+    HpoSettings.__name__: HpoSettings,
+    **{
+        info.annotation.__name__: info.annotation
+        for info in HpoSettings.model_fields.values()
+        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseSettings)
+    },
 }
 _SECRET_FIELDS = {"url"}  # never echoed back, not even in an error
 
