@@ -34,8 +34,8 @@ def mask_url(url: str) -> str:
     rest = match["rest"]
     if "@" in rest:
         userinfo, hostpart = rest.rsplit("@", 1)  # the last '@': a password may hold others
-        user, colon, _password = userinfo.partition(":")
-        rest = f"{user}:{MASK}@{hostpart}" if colon else f"{userinfo}@{hostpart}"
+        user, _, password = userinfo.partition(":")
+        rest = f"{user}:{MASK}@{hostpart}" if password else f"{user}@{hostpart}"
     return match["scheme"] + _QUERY_PASSWORD.sub(rf"\1{MASK}", rest)
 
 

@@ -38,6 +38,9 @@ def test_mask_url_hides_every_form(url: str, secret: str) -> None:
 
 def test_mask_url_keeps_what_is_not_secret() -> None:
     assert mask_url("postgresql://alice@db:5432/hpo") == "postgresql://alice@db:5432/hpo"
+    assert (
+        mask_url("postgresql://alice:@/hpo?host=/tmp/pg") == "postgresql://alice@/hpo?host=/tmp/pg"
+    )
     assert mask_url("postgresql://alice:x@db:5432/hpo?sslmode=require") == (
         "postgresql://alice:***@db:5432/hpo?sslmode=require"
     )
