@@ -27,6 +27,8 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 from sqlalchemy import text
 
+from hpo.infra.processes import pid_alive
+
 logger = logging.getLogger(__name__)
 
 _RUNNING_HERE = text(
@@ -89,18 +91,3 @@ def running_trials(storage: optuna.storages.RDBStorage, study_id: int) -> int:
     """How many trials of the study are RUNNING (an index probe)."""
     with storage.engine.connect() as conn:
         return int(conn.execute(_RUNNING, {"sid": study_id}).scalar_one())
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process ``pid`` exists on this machine (a zombie counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True  # no /proc: trust kill()

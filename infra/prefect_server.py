@@ -30,6 +30,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from hpo.errors import ConfigError, HpoError
+from hpo.infra.processes import pid_alive
 from hpo.settings import HpoSettings
 
 STATE_FILE = "server.json"
@@ -97,12 +98,8 @@ def pick_port(host: str, wanted: int | None) -> int:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not pid_alive(pid):
         return False
-    except PermissionError:
-        return True
     # A pid can be reused: make sure it is still a prefect server (Linux /proc; elsewhere trust).
     cmdline = Path(f"/proc/{pid}/cmdline")
     if cmdline.exists():

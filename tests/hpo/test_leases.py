@@ -13,7 +13,7 @@ from typing import Any
 import optuna
 import pytest
 
-from hpo.leases import pid_alive
+from hpo.infra.processes import pid_alive
 from hpo.search_spaces.loader import parse_spec
 from hpo.settings import get_settings
 from hpo.store import get_storage
