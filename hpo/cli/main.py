@@ -20,7 +20,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hpo.cli import compare, fleet, promotions, studies, tune
+    from hpo.cli import compare, fleet, image, promotions, studies, tune
 
     parser = argparse.ArgumentParser(
         prog="hpo",
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     tune.register(sub)
     fleet.register(sub)
+    image.register(sub)
     promotions.register(sub)
     studies.register(sub)
     compare.register(sub)
