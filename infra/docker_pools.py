@@ -60,6 +60,8 @@ def docker_job_template(options: DockerPoolOptions) -> dict[str, Any]:
         "HPO_DATABASE_URL_FILE": SECRET_PATH,
         # The image's own: the worker passes its PREFECT_HOME on, a path of the worker host.
         "PREFECT_HOME": "/home/hpo/.prefect",
+        # The service's own log lines (trials, leases) go to the flow run's logs in the UI.
+        "PREFECT_LOGGING_EXTRA_LOGGERS": "hpo",
         **dict(options.env),
     }
     if "HPO_DATABASE_URL" in env:
@@ -80,7 +82,9 @@ def docker_job_template(options: DockerPoolOptions) -> dict[str, Any]:
         "image_pull_policy": options.pull_policy,
         "env": env,
         "volumes": [f"{options.url_file}:{SECRET_PATH}:ro", *options.volumes],
-        "auto_remove": True,
+        # Never auto_remove: a container gone before the worker reads its exit code leaves its
+        # flow run RUNNING instead of CRASHED, and the coordinator never replaces it.
+        "auto_remove": False,
         "stream_output": True,
         "container_create_kwargs": create_kwargs or None,
     }

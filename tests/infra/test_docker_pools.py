@@ -34,11 +34,13 @@ def test_cpu_template_sets_image_network_resources_and_the_url_file() -> None:
     assert job["network_mode"] == "host"
     assert job["mem_limit"] == "2g"
     assert job["image_pull_policy"] == "IfNotPresent"
+    assert job["auto_remove"] is False  # else the worker cannot see a killed container crash
     assert job["container_create_kwargs"] == {"nano_cpus": 1_500_000_000}
     assert job["env"] == {
         "HPO_WORKER_DEVICE": "cpu",
         "HPO_DATABASE_URL_FILE": SECRET_PATH,
         "PREFECT_HOME": "/home/hpo/.prefect",
+        "PREFECT_LOGGING_EXTRA_LOGGERS": "hpo",
         "PYTHONPATH": "/user",
     }
     assert job["volumes"] == [f"/etc/hpo/db:{SECRET_PATH}:ro", "/srv/objectives:/user:ro"]
