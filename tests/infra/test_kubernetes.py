@@ -22,14 +22,16 @@ K8S = Path(__file__).resolve().parents[2] / "infra" / "kubernetes"
 VERSION = "1.30"
 
 
-def render(kind: str, flow_run_name: str = "study-abc-cpu-0") -> dict[str, Any]:
+def render(
+    kind: str, flow_run_name: str = "study-abc-cpu-0", flow_run_id: str | None = None
+) -> dict[str, Any]:
     """The Job manifest a Kubernetes worker submits for one flow run of the pool."""
     from prefect.utilities.templating import apply_values
 
     template = json.loads((K8S / f"job-template-{kind}.json").read_text())
     props = template["variables"]["properties"]
     values = {k: v["default"] for k, v in props.items() if "default" in v}
-    flow_run_id = str(uuid.uuid4())
+    flow_run_id = flow_run_id or str(uuid.uuid4())
     values.update(  # what the worker fills in (prepare_for_flow_run)
         name=flow_run_name,
         command="prefect flow-run execute",
