@@ -10,6 +10,7 @@ git commit as labels. An image whose commit label equals the checkout's clean ``
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import subprocess
@@ -88,6 +89,16 @@ def build_wheelhouse(root: Path, wheels: Path, extras: str) -> None:
         )
 
 
+def wheelhouse_id(wheels: Path) -> str:
+    """A digest of the wheelhouse: every file's name, and the project wheel's bytes."""
+    digest = hashlib.sha256()
+    for path in sorted(wheels.glob("*.whl")):
+        digest.update(path.name.encode())
+        if path.name.startswith("prefect_hpo-"):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def image_build(args: argparse.Namespace) -> int:
     from hpo.infra.containers import REVISION_LABEL, find_engine
 
@@ -121,6 +132,7 @@ def image_build(args: argparse.Namespace) -> int:
         "--build-arg", f"DEVICE={'cuda' if args.gpu else 'cpu'}",
         "--build-arg", f"HPO_VERSION={version('prefect-hpo')}",
         "--build-arg", f"GIT_COMMIT={commit}",
+        "--build-arg", f"WHEELHOUSE_ID={wheelhouse_id(context / 'wheels')}",
         str(context),
     ]  # fmt: skip
     if subprocess.run(cmd, check=False).returncode != 0:
