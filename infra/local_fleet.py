@@ -187,6 +187,14 @@ class LocalFleet:
         self.workers.append(proc)
         return proc
 
+    def stop_workers(self) -> None:
+        """Stop the workers only (SIGTERM, then SIGKILL after 20 s); the server keeps running."""
+        server, self.server = self.server, None
+        try:
+            self.stop()
+        finally:
+            self.server = server
+
     def stop(self) -> None:
         for proc in [*self.workers, *([self.server] if self.server else [])]:
             if proc.poll() is None:
