@@ -140,10 +140,12 @@ def main() -> None:
             results.append(run_hpo(fleet, spec, "pools", w, args.n_trials))
             results.append(run_hpo(fleet, spec, "in-process", w, args.n_trials))
             results.append(run_stock_optuna(url, w, args.n_trials))
+            print(*results[-3:], sep="\n", flush=True)
         if args.docker_image:
             _to_docker(fleet, args.docker_image, url, max(widths))
             for w in widths:
                 results.append(run_hpo(fleet, spec, "docker", w, args.n_trials))
+                print(results[-1], flush=True)
     finally:
         fleet.stop()
         drop_prefect_db()

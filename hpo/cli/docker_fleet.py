@@ -102,19 +102,11 @@ def docker_pools_create(args: argparse.Namespace) -> int:
 
 def check_docker_deploy() -> list[str]:
     """The deployments ``hpo deploy --target docker`` creates: the trial workers of the pools
-    that exist as Docker pools (the coordinators run where ``hpo tune`` runs)."""
+    that exist as Docker pools (the coordinators run where ``hpo tune`` runs; a pool of another
+    type, e.g. hpo-gpu kept a process pool, keeps the deployment plain ``hpo deploy`` made)."""
     from hpo.infra.docker_pools import pool_type
 
-    names = []
-    for kind in ("cpu", "gpu"):
-        kind_type = pool_type(f"hpo-{kind}")
-        if kind_type == "docker":
-            names.append(f"trial-worker-{kind}")
-        elif kind_type is not None:
-            raise ConfigError(
-                f"work pool hpo-{kind} is a {kind_type} pool, not a Docker pool",
-                fix="hpo pools create --type docker (or hpo deploy without --target docker)",
-            )
+    names = [f"trial-worker-{k}" for k in ("cpu", "gpu") if pool_type(f"hpo-{k}") == "docker"]
     if not names:
         raise ConfigError(
             "no Docker work pool hpo-cpu or hpo-gpu on the Prefect server",
