@@ -7,7 +7,10 @@ on the same PostgreSQL:
   2 ``prefect worker`` processes (``--limit W/2`` each), W trial-worker flow runs;
 * ``in-process``: ``hpo tune --workers W``: W worker threads in one flow run;
 * ``optuna``: stock Optuna, W processes each running ``study.optimize(n_trials=N/W)`` on an
-  ``RDBStorage`` (the usual way to parallelise Optuna on one machine).
+  ``RDBStorage`` (the usual way to parallelise Optuna on one machine);
+* ``docker`` (with ``--docker-image``, and ``DOCKER_HOST`` at a Docker API): ``hpo tune
+  --cpu-workers W`` on Docker pools, one ``prefect worker --type docker`` (``--limit W``), W
+  trial-worker containers of the image; runs last (the pools become Docker pools).
 
 Two walls per run: ``e2e`` (the command, from launch to exit: process start, Prefect start-up
 and supervision included) and ``span`` (first trial start to last trial end, from the study).
@@ -73,7 +76,8 @@ def _span(url: str, study_name: str) -> tuple[float, int]:
 
 def run_hpo(fleet: LocalFleet, spec: Path, mode: str, workers: int, n: int) -> Result:
     study = f"bench-{mode}-{uuid.uuid4().hex[:6]}"
-    flag = ["--cpu-workers", str(workers)] if mode == "pools" else ["--workers", str(workers)]
+    on_pools = mode in ("pools", "docker")
+    flag = ["--cpu-workers", str(workers)] if on_pools else ["--workers", str(workers)]
     cmd = [sys.executable, "-m", "hpo", "tune", str(spec), "--n-trials", str(n), "--study", study]
     started = time.perf_counter()
     subprocess.run([*cmd, *flag, "--no-progress"], env=fleet.env, cwd=PROJECT_DIR, check=True,
@@ -110,7 +114,8 @@ def run_stock_optuna(url: str, workers: int, n: int) -> Result:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--workers", default="8", help="W, or several: 4,8")
+    parser.add_argument("--docker-image", help="add the docker mode with this image")
     parser.add_argument("--n-trials", type=int, default=400)
     parser.add_argument("--output", default=str(PROJECT_DIR / "docs" / "fanout-benchmark.md"))
     args = parser.parse_args()
@@ -124,19 +129,44 @@ def main() -> None:
         home=home, study_db_url=url, prefect_db_url=prefect_db, user_code=(PROJECT_DIR,)
     )
     results: list[Result] = []
+    widths = [int(w) for w in str(args.workers).split(",")]
     try:
         fleet.start_server()
         fleet.setup()
         for _ in range(2):
-            fleet.start_worker("cpu", limit=max(1, args.workers // 2))
+            fleet.start_worker("cpu", limit=max(1, max(widths) // 2))
         time.sleep(5)  # workers registered and polling
-        results.append(run_hpo(fleet, spec, "pools", args.workers, args.n_trials))
-        results.append(run_hpo(fleet, spec, "in-process", args.workers, args.n_trials))
-        results.append(run_stock_optuna(url, args.workers, args.n_trials))
+        for w in widths:
+            results.append(run_hpo(fleet, spec, "pools", w, args.n_trials))
+            results.append(run_hpo(fleet, spec, "in-process", w, args.n_trials))
+            results.append(run_stock_optuna(url, w, args.n_trials))
+            print(*results[-3:], sep="\n", flush=True)
+        if args.docker_image:
+            _to_docker(fleet, args.docker_image, url, max(widths))
+            for w in widths:
+                results.append(run_hpo(fleet, spec, "docker", w, args.n_trials))
+                print(results[-1], flush=True)
     finally:
         fleet.stop()
         drop_prefect_db()
     write_report(results, Path(args.output), args)
+
+
+def _to_docker(fleet: LocalFleet, image: str, url: str, limit: int) -> None:
+    """Stop the process workers, make hpo-cpu a Docker pool of ``image`` (this checkout's
+    benchmarks/ mounted for the objective), deploy, start one Docker worker."""
+    fleet.stop_workers()
+    url_file = fleet.home / "database-url"
+    url_file.write_text(url)
+    url_file.chmod(0o644)
+    fleet.hpo(
+        "pools", "create", "--type", "docker", "--kind", "cpu", "--image", image,
+        "--url-file", str(url_file), "--env", "PYTHONPATH=/user",
+        "--volume", f"{PROJECT_DIR / 'benchmarks'}:/user/benchmarks:ro",
+    )  # fmt: skip
+    fleet.hpo("deploy", "--target", "docker")
+    fleet.start_worker("cpu", limit=limit, worker_type="docker")
+    time.sleep(5)
 
 
 def _load() -> str:
@@ -153,16 +183,16 @@ def write_report(results: list[Result], path: Path, args: argparse.Namespace) ->
         "start-up, supervision); `span`: first trial start to last trial end.",
         "",
         f"Machine: 2 cores, PostgreSQL 15 on localhost, load average {_load()} at the start."
-        f" W = {args.workers}, N = {args.n_trials} (ideal {args.n_trials / args.workers:.0f} s)."
+        f" W = {args.workers}, N = {args.n_trials} (ideal N x 1 s / W)."
         " One run, side by side.",
         "",
-        "| mode | trials complete | e2e wall (s) | e2e efficiency | span (s) | span efficiency |",
-        "|---|---|---|---|---|---|",
+        "| mode | W | trials complete | e2e wall (s) | e2e efficiency | span (s) | span eff. |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
-            f"| {r.mode} | {r.complete} | {r.e2e_s:.1f} | {r.efficiency(r.e2e_s):.1%} "
-            f"| {r.span_s:.1f} | {r.efficiency(r.span_s):.1%} |"
+            f"| {r.mode} | {r.workers} | {r.complete} | {r.e2e_s:.1f} "
+            f"| {r.efficiency(r.e2e_s):.1%} | {r.span_s:.1f} | {r.efficiency(r.span_s):.1%} |"
         )
     lines += [
         "",
@@ -171,7 +201,8 @@ def write_report(results: list[Result], path: Path, args: argparse.Namespace) ->
         "```bash",
         "HPO_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test \\",
         f"    python -m benchmarks.fanout_efficiency --workers {args.workers} "
-        f"--n-trials {args.n_trials}",
+        f"--n-trials {args.n_trials}"
+        + (f" --docker-image {args.docker_image}" if args.docker_image else ""),
         "```",
         "",
     ]

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from hpo.errors import ConfigError
@@ -35,6 +35,12 @@ class DatabaseSettings(BaseSettings):
             "postgresql://user:pass@host:5432/hpo. Unset: an embedded PostgreSQL server is "
             "started on demand under `data_dir`."
         ),
+    )
+    url_file: Path | None = Field(
+        default=None,
+        description="A file holding the store's URL, read when HPO_DATABASE_URL is unset. "
+        "How containers get the secret: Docker pools bind-mount the worker host's file, "
+        "Kubernetes mounts a Secret; the URL is never in a job variable or the environment.",
     )
     pool_size: int = Field(
         default=2,
@@ -84,6 +90,25 @@ class DatabaseSettings(BaseSettings):
         default="hpo",
         description="Name of the database created inside the embedded server.",
     )
+
+    @field_validator("url_file")
+    @classmethod
+    def _readable(cls, path: Path | None) -> Path | None:
+        if path is not None:
+            try:
+                empty = not path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"cannot read the URL file ({exc.strerror})") from None
+            if empty:
+                raise ValueError("the URL file is empty")
+        return path
+
+    @model_validator(mode="after")
+    def _url_from_file(self) -> DatabaseSettings:
+        if self.url is None and self.url_file is not None:
+            text = self.url_file.read_text(encoding="utf-8").strip()
+            object.__setattr__(self, "url", SecretStr(text))
+        return self
 
 
 class WorkerSettings(BaseSettings):

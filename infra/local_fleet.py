@@ -153,11 +153,18 @@ class LocalFleet:
         self.hpo("deploy")
 
     def start_worker(
-        self, pool: str = "cpu", name: str | None = None, gpu: int = 0, limit: int = 1
+        self,
+        pool: str = "cpu",
+        name: str | None = None,
+        gpu: int = 0,
+        limit: int = 1,
+        worker_type: str = "process",
     ) -> subprocess.Popen[bytes]:
+        """``hpo worker start``; ``worker_type="docker"``: flow runs are containers (the
+        environment's ``DOCKER_HOST``), and a GPU is Docker's device request, not ``--gpu``."""
         name = name or f"{pool}-{len(self.workers)}"
-        gpu_args = ["--gpu", str(gpu)] if pool == "gpu" else []
-        gpu_args += ["--limit", str(limit)]
+        gpu_args = ["--gpu", str(gpu)] if pool == "gpu" and worker_type == "process" else []
+        gpu_args += ["--limit", str(limit), "--type", worker_type]
         proc = subprocess.Popen(
             [
                 sys.executable,
@@ -179,6 +186,14 @@ class LocalFleet:
         )
         self.workers.append(proc)
         return proc
+
+    def stop_workers(self) -> None:
+        """Stop the workers only (SIGTERM, then SIGKILL after 20 s); the server keeps running."""
+        server, self.server = self.server, None
+        try:
+            self.stop()
+        finally:
+            self.server = server
 
     def stop(self) -> None:
         for proc in [*self.workers, *([self.server] if self.server else [])]:

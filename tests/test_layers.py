@@ -18,7 +18,17 @@ REPO = Path(__file__).resolve().parents[1]
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("hpo", "hpo.errors", "hpo.settings", "hpo.redaction")),
     ("specs", ("hpo.search_spaces", "hpo.search_spaces.schema", "hpo.search_spaces.loader")),
-    ("storage", ("hpo.storage", "hpo.infra", "hpo.infra.embedded_postgres", "hpo.infra.pools")),
+    (
+        "storage",
+        (
+            "hpo.storage",
+            "hpo.infra",
+            "hpo.infra.embedded_postgres",
+            "hpo.infra.pools",
+            "hpo.infra.containers",
+            "hpo.infra.docker_pools",
+        ),
+    ),
     (
         "learning",
         (

@@ -16,6 +16,7 @@ import sys
 from importlib import resources
 from typing import Any
 
+from hpo.cli import docker_fleet
 from hpo.cli.prefect_api import require_server
 from hpo.errors import ConfigError
 
@@ -25,6 +26,7 @@ def register(sub: Any) -> None:
     pools_sub = pools.add_subparsers(dest="pools_command", required=True, metavar="ACTION")
     create = pools_sub.add_parser("create", help="create or update the hpo-* work pools")
     create.add_argument("--kind", choices=["cpu", "gpu", "control"], action="append")
+    docker_fleet.add_pool_arguments(create)
     create.set_defaults(handler=pools_create)
 
     worker = sub.add_parser("worker", help="Prefect workers on the pools")
@@ -34,9 +36,15 @@ def register(sub: Any) -> None:
     start.add_argument("--gpu", type=int, help="GPU index this worker owns (gpu pool)")
     start.add_argument("--limit", type=int, default=1, help="concurrent flow runs (default 1)")
     start.add_argument("--name", help="worker name (default: pool-host-gpu)")
+    start.add_argument("--type", dest="pool_type", default="process",
+                       help="process (default) or docker: the pool's type")  # fmt: skip
     start.set_defaults(handler=worker_start)
 
     deploy = sub.add_parser("deploy", help="create the deployments (hpo/flows/prefect.yaml)")
+    deploy.add_argument(
+        "--target", choices=["process", "docker"], default="process",
+        help="docker: only the trial-worker deployments, on the Docker pools (the image's flows)",
+    )  # fmt: skip
     deploy.set_defaults(handler=deploy_all)
 
 
@@ -51,7 +59,10 @@ def prefect_command(*args: str) -> list[str]:
 
 
 def pools_create(args: argparse.Namespace) -> int:
+    docker_fleet.check_type(args.pool_type)
     require_server()
+    if args.pool_type == "docker":
+        return docker_fleet.docker_pools_create(args)
     from hpo.infra.pools import POOLS, create_pools
 
     kinds = tuple(args.kind or POOLS)
@@ -60,7 +71,9 @@ def pools_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def worker_command(kind: str, gpu: int | None, limit: int, name: str | None) -> list[str]:
+def worker_command(
+    kind: str, gpu: int | None, limit: int, name: str | None, pool_type: str = "process"
+) -> list[str]:
     """The ``prefect worker start`` command line for one pool."""
     from hpo.infra.pools import pool
 
@@ -69,17 +82,28 @@ def worker_command(kind: str, gpu: int | None, limit: int, name: str | None) -> 
     return prefect_command(
         "worker", "start",
         "--pool", spec.name,
-        "--type", "process",
+        "--type", pool_type,
         "--limit", str(limit),
         "--name", name or default_name,
     )  # fmt: skip
 
 
 def worker_start(args: argparse.Namespace) -> int:
+    docker_fleet.check_type(args.pool_type)
     require_server()
     from hpo.infra.pools import ensure_gpu_slot
 
-    if args.pool == "gpu":
+    if args.pool_type == "docker":
+        from hpo.infra.containers import docker_api_client
+
+        docker_api_client()  # DOCKER_HOST answers (and prefect-docker is installed)
+        if args.pool == "control" or args.gpu is not None:
+            raise ConfigError(
+                "a Docker worker serves hpo-cpu or hpo-gpu; the GPU each container gets is "
+                "Docker's device request",
+                fix="hpo worker start --type docker --pool cpu (or --pool gpu, without --gpu)",
+            )
+    elif args.pool == "gpu":
         if args.gpu is None:
             raise ConfigError(
                 "a gpu worker must own one GPU, but --gpu is missing",
@@ -90,18 +114,27 @@ def worker_start(args: argparse.Namespace) -> int:
         os.environ["HPO_WORKER_GPU_SLOT"] = ensure_gpu_slot(args.gpu)
     elif args.gpu is not None:
         raise ConfigError("--gpu only applies to --pool gpu", fix="drop --gpu")
-    argv = worker_command(args.pool, args.gpu, args.limit, args.name)
+    argv = worker_command(args.pool, args.gpu, args.limit, args.name, args.pool_type)
     sys.stdout.flush()
     os.execv(argv[0], argv)  # the worker replaces this process: signals reach Prefect directly
 
 
 def deploy_all(args: argparse.Namespace) -> int:
     require_server()
+    names: list[str] = []
+    if args.target == "docker":
+        names = docker_fleet.check_docker_deploy()
     # The deployments ship with the package; their entrypoints are installed modules, so this
     # works from any directory and the workers need the package, not a checkout.
     with resources.as_file(resources.files("hpo.flows") / "prefect.yaml") as prefect_yaml:
         proc = subprocess.run(
-            prefect_command("--no-prompt", "deploy", "--all", "--prefect-file", str(prefect_yaml)),
+            prefect_command(
+                "--no-prompt",
+                "deploy",
+                "--prefect-file",
+                str(prefect_yaml),
+                *([arg for n in names for arg in ("--name", n)] or ["--all"]),
+            ),
             check=False,
         )
     if proc.returncode != 0:

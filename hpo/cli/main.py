@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "server": "hpo.cli.server",
     "metrics": "hpo.cli.metrics",
     "dashboard": "hpo.cli.dashboard",
+    "image": "hpo.cli.image",
 }
 
 
