@@ -72,16 +72,21 @@ def find_engine(preferred: str | None = None) -> Engine:
     )
 
 
+def prefect_docker_missing() -> ConfigError:
+    """The error for a Docker pool command without the `docker` extra."""
+    return ConfigError(
+        "Docker work pools need prefect-docker, which is not installed",
+        fix='pip install "prefect-hpo[docker]"',
+    )
+
+
 def docker_api_client(base_url: str | None = None) -> object:
     """A docker SDK client for ``DOCKER_HOST`` (what prefect-docker uses), pinged; exit-2 error
     when the docker SDK is missing or the daemon does not answer."""
     try:
         import docker
     except ImportError:
-        raise ConfigError(
-            "Docker work pools need prefect-docker, which is not installed",
-            fix='pip install "prefect-hpo[docker]"',
-        ) from None
+        raise prefect_docker_missing() from None
     try:
         client = docker.DockerClient(base_url=base_url) if base_url else docker.from_env()
         client.ping()

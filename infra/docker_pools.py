@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from hpo.errors import ConfigError
+from hpo.infra.containers import prefect_docker_missing
 
 SECRET_PATH = "/run/secrets/hpo-database-url"
 DEFAULT_URL_FILE = "/etc/hpo/database-url"
@@ -44,10 +45,7 @@ def docker_job_template(options: DockerPoolOptions) -> dict[str, Any]:
     try:
         from prefect_docker.worker import DockerWorker
     except ImportError:
-        raise ConfigError(
-            "Docker work pools need prefect-docker, which is not installed",
-            fix='pip install "prefect-hpo[docker]"',
-        ) from None
+        raise prefect_docker_missing() from None
     if options.url_file.startswith(".") or not options.url_file.startswith("/"):
         raise ConfigError(
             f"--url-file must be an absolute path on the worker host, got {options.url_file!r}",
