@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from prefect.client.orchestration import get_client
 
 from hpo.infra.local_fleet import LocalFleet, create_prefect_database
 from tests.containers_fixture import docker_client, worker_image  # noqa: F401 (fixtures)
+from tests.support import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -89,16 +89,6 @@ def _trials(fleet: LocalFleet, study: str) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=study, storage=fleet.study_db_url).trials
 
 
-def _wait_for(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise TimeoutError(what)
-
-
 @contextmanager
 def _client(fleet: LocalFleet) -> Iterator[Any]:
     """A Prefect client of the fleet's server (settings are read once: patch them, not env)."""
@@ -146,7 +136,7 @@ def test_thirty_trials_in_three_containers_and_a_killed_one_replaced(
         ]  # fmt: skip
         return running[0] if done >= 3 and running else None
 
-    victim = _wait_for(fresh_running_trial, 240, "no trial ran in a container")
+    victim = wait_for(fresh_running_trial, 240, "no trial ran in a container")
     # Its flow run (the `index` parameter is in the worker's name), then that run's container.
     index = int(victim.user_attrs["worker"].rsplit("-w", 1)[1])
     (run,) = [r for r in _flow_runs(docker_fleet, study) if r.parameters.get("index") == index]

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ import yaml
 from hpo.infra.embedded_postgres import ensure_embedded_server, restart_embedded_server
 from hpo.infra.local_fleet import LocalFleet, create_prefect_database
 from hpo.settings import DatabaseSettings
+from tests.support import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -164,16 +164,6 @@ def test_four_worker_runs_never_repeat_a_point(fleet: LocalFleet, tmp_path: Path
     assert len({t.user_attrs["worker"] for t in trials}) >= 2  # several processes drew points
 
 
-def _wait_for(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise TimeoutError(what)
-
-
 def test_sigkill_of_a_worker_mid_trial(fleet: LocalFleet, tmp_path: Path) -> None:
     study = f"kill-{uuid.uuid4().hex[:8]}"
     trial_s = 1.5
@@ -199,7 +189,7 @@ def test_sigkill_of_a_worker_mid_trial(fleet: LocalFleet, tmp_path: Path) -> Non
         ]
         return running[0] if done >= 2 and running else None
 
-    victim = _wait_for(fresh_running_trial, 120, "no trial ran")
+    victim = wait_for(fresh_running_trial, 120, "no trial ran")
     pid = int(victim.user_attrs["worker"].rsplit("-", 2)[-2])
     os.kill(pid, signal.SIGKILL)  # the flow-run process, mid-trial
 
@@ -242,7 +232,7 @@ def test_postgres_restart_mid_study(
         except KeyError:
             return False
 
-    _wait_for(some_done, 120, "no trial completed")
+    wait_for(some_done, 120, "no trial completed")
     restart = threading.Thread(target=restart_embedded_server, args=(store_settings,))
     restart.start()
     restart.join(timeout=60)

@@ -5,7 +5,6 @@ workers overlap. Plain functions, no Prefect."""
 from __future__ import annotations
 
 import json
-import threading
 from collections import Counter
 from typing import Any
 
@@ -17,8 +16,8 @@ from scipy.stats import qmc  # type: ignore[import-untyped]
 from hpo.sampler_streams import TrialSeededSampler, trial_seed
 from hpo.search_spaces.loader import load_spec, parse_spec
 from hpo.store import get_storage
-from hpo.studies import StudyPlan, open_study
-from hpo.workers.trial_runner import WorkerIdentity, run_worker
+from hpo.studies import StudyPlan
+from tests.support import run_workers
 
 SLEEPY_BRANIN = "tests.objectives_fixture:sleepy_branin"
 
@@ -31,21 +30,7 @@ def _branin_plan(study_name: str, sampler: str, n_trials: int, seed: int = 3) ->
 
 
 def _run(plan: StudyPlan, workers: int) -> list[optuna.trial.FrozenTrial]:
-    open_study(plan, get_storage())
-    errors: list[BaseException] = []
-
-    def work(i: int) -> None:
-        try:
-            run_worker(plan, WorkerIdentity(name=f"w{i}"))
-        except BaseException as exc:  # noqa: B036 - asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    run_workers(plan, workers)
     study = optuna.load_study(study_name=plan.study_name, storage=get_storage())
     return study.get_trials(deepcopy=False)
 

@@ -3,7 +3,6 @@ grid points run once, failures recorded, resume."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from typing import Any
 
@@ -13,7 +12,8 @@ import pytest
 from hpo.search_spaces.loader import parse_spec
 from hpo.store import get_storage
 from hpo.studies import StudyPlan, open_study
-from hpo.workers.trial_runner import WorkerIdentity, WorkerReport, run_worker
+from hpo.workers.trial_runner import WorkerIdentity, run_worker
+from tests.support import run_workers
 
 SPACE = {
     "x": {"type": "float", "low": -3.0, "high": 5.0},
@@ -28,26 +28,6 @@ def _plan(
     return StudyPlan(study_name=study_name, spec=spec, sampler=sampler, n_trials=n_trials, seed=1)
 
 
-def _run_parallel(plan: StudyPlan, workers: int) -> list[WorkerReport]:
-    open_study(plan, get_storage())
-    reports: list[WorkerReport] = []
-    errors: list[BaseException] = []
-
-    def work(i: int) -> None:
-        try:
-            reports.append(run_worker(plan, WorkerIdentity(name=f"w{i}")))
-        except BaseException as exc:  # noqa: B036 - asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
-    return reports
-
-
 def _states(study_name: str) -> Counter[str]:
     study = optuna.load_study(study_name=study_name, storage=get_storage())
     return Counter(t.state.name for t in study.trials)
@@ -56,7 +36,7 @@ def _states(study_name: str) -> Counter[str]:
 @pytest.mark.parametrize("sampler", ["random", "tpe"])
 def test_exact_budget_with_parallel_workers(pg_url: str, study_name: str, sampler: str) -> None:
     plan = _plan(study_name, "tests.objectives_fixture:sleepy", n_trials=24, sampler=sampler)
-    reports = _run_parallel(plan, workers=4)
+    reports = run_workers(plan, workers=4)
     assert _states(study_name) == Counter({"COMPLETE": 24})
     assert sum(r.completed for r in reports) == 24
     assert {r.stopped_because for r in reports} == {"budget reached"}
@@ -65,7 +45,7 @@ def test_exact_budget_with_parallel_workers(pg_url: str, study_name: str, sample
 
 def test_trials_record_where_they_ran(pg_url: str, study_name: str) -> None:
     plan = _plan(study_name, "tests.objectives_fixture:quadratic", n_trials=3)
-    _run_parallel(plan, workers=1)
+    run_workers(plan, workers=1)
     study = optuna.load_study(study_name=study_name, storage=get_storage())
     for trial in study.trials:
         assert trial.user_attrs["worker"] == "w0"
@@ -83,10 +63,10 @@ def test_grid_runs_each_point_exactly_once(pg_url: str, study_name: str) -> None
         {"name": "g", "objective": "tests.objectives_fixture:sleepy", "params": space}
     )
     plan = StudyPlan(study_name=study_name, spec=spec, sampler="grid", n_trials=100, seed=0)
-    _run_parallel(plan, workers=4)
+    run_workers(plan, workers=4)
     # A second coordinator on the same study must not enqueue the points again.
     open_study(plan, get_storage())
-    _run_parallel(plan, workers=2)
+    run_workers(plan, workers=2)
     study = optuna.load_study(study_name=study_name, storage=get_storage())
     points = Counter((t.params["x"], t.params["y"]) for t in study.trials)
     assert len(points) == 12
@@ -100,7 +80,7 @@ def test_grid_capped_by_budget(pg_url: str, study_name: str) -> None:
         {"name": "g", "objective": "tests.objectives_fixture:quadratic", "params": space}
     )
     plan = StudyPlan(study_name=study_name, spec=spec, sampler="grid", n_trials=4, seed=0)
-    _run_parallel(plan, workers=3)
+    run_workers(plan, workers=3)
     assert _states(study_name) == Counter({"COMPLETE": 4})
 
 
@@ -108,7 +88,7 @@ def test_failing_and_nan_trials_fail_alone(pg_url: str, study_name: str) -> None
     plan = _plan(
         study_name, "tests.objectives_fixture:flaky", n_trials=10, budget={"max_failed_trials": 200}
     )
-    _run_parallel(plan, workers=2)
+    run_workers(plan, workers=2)
     study = optuna.load_study(study_name=study_name, storage=get_storage())
     states = Counter(t.state.name for t in study.trials)
     assert states["COMPLETE"] == 10
@@ -129,7 +109,7 @@ def test_too_many_failures_stop_the_workers(pg_url: str, study_name: str) -> Non
         n_trials=50,
         budget={"max_failed_trials": 5},
     )
-    reports = _run_parallel(plan, workers=2)
+    reports = run_workers(plan, workers=2)
     states = _states(study_name)
     assert states["COMPLETE"] == 0
     assert 5 <= states["FAIL"] <= 6  # a worker may finish the trial it held when the cap was hit
@@ -137,8 +117,8 @@ def test_too_many_failures_stop_the_workers(pg_url: str, study_name: str) -> Non
 
 
 def test_resume_reaches_the_new_total(pg_url: str, study_name: str) -> None:
-    _run_parallel(_plan(study_name, "tests.objectives_fixture:quadratic", n_trials=5), workers=2)
-    _run_parallel(_plan(study_name, "tests.objectives_fixture:quadratic", n_trials=8), workers=2)
+    run_workers(_plan(study_name, "tests.objectives_fixture:quadratic", n_trials=5), workers=2)
+    run_workers(_plan(study_name, "tests.objectives_fixture:quadratic", n_trials=8), workers=2)
     assert _states(study_name) == Counter({"COMPLETE": 8})
 
 
