@@ -19,6 +19,8 @@ import optuna
 from sqlalchemy import text
 
 from hpo.claims import count_trials
+from hpo.pareto import pareto_front
+from hpo.search_spaces.schema import Direction
 from hpo.settings import get_settings
 from hpo.storage.counts import StateCounts
 from hpo.summary import StudySummary, study_id_of, summarize_study
@@ -209,6 +211,32 @@ def best_config_markdown(summary: StudySummary, links: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def front_table(
+    storage: optuna.storages.RDBStorage, study_name: str
+) -> list[dict[str, Any]] | None:
+    """The Pareto front as table rows (trial, each objective, params), or None for a study of
+    one objective. The front plot is in the plots artifact (:mod:`hpo.front_plot`)."""
+    study_id = study_id_of(storage, study_name)
+    directions = storage.get_study_directions(study_id)
+    if len(directions) < 2:
+        return None
+    senses: list[Direction] = [
+        "maximize" if d == optuna.study.StudyDirection.MAXIMIZE else "minimize" for d in directions
+    ]
+    names = optuna.Study(study_name=study_name, storage=storage).metric_names
+    names = names or [f"objective {i}" for i in range(len(directions))]
+    done = storage.get_all_trials(
+        study_id, deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
+    )
+    rows = []
+    for trial in pareto_front(done, senses):
+        row: dict[str, Any] = {"trial": trial.number}
+        row.update({n: _readable(v) for n, v in zip(names, trial.values, strict=True)})
+        row.update({k: _readable(v) for k, v in trial.params.items() if k not in row})
+        rows.append(row)
+    return rows
+
+
 def study_links(storage: optuna.storages.RDBStorage, study_name: str) -> dict[str, str]:
     """Where else to look at the study: optuna-dashboard (``HPO_DASHBOARD_URL``) and this flow
     run's page in the Prefect UI."""
@@ -233,6 +261,13 @@ def publish_study(
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     summary = summarize_study(study_name, storage)
+    front = front_table(storage, study_name)
+    if front is not None:  # several objectives: the front, not a best configuration
+        create_table_artifact(
+            table=front,
+            key=artifact_key("pareto-front", study_name),
+            description=f"Pareto front of {study_name} (feasible COMPLETE trials)",
+        )
     create_table_artifact(
         table=leaderboard(storage, study_name),
         key=artifact_key("leaderboard", study_name),

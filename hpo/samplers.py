@@ -8,13 +8,19 @@ its own stream (:mod:`hpo.sampler_streams`): parallel workers never repeat each 
 ``GridSampler`` alone repeats points when several workers run at once. Every factory checks that
 it fits the space first, so a combination that cannot work (CMA-ES on a categorical-only space)
 fails before anything runs.
+
+Several objectives (``objectives:`` in the spec): ``nsga2``, ``nsga3``, ``tpe`` and ``gp`` run in
+their multi-objective modes, ``random``, ``qmc`` and ``grid`` as before; ``cmaes`` optimises one
+objective and is refused. A spec with ``constraints:`` hands the samplers that honour them
+(nsga2, nsga3, tpe, gp) a ``constraints_func`` reading the values the trial runner stored
+(:func:`stored_constraints`).
 """
 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.distributions import (
@@ -23,8 +29,10 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
+from optuna.trial import FrozenTrial
 
 from hpo.errors import ConfigError, UnknownNameError
+from hpo.objectives_spec import CONSTRAINTS_KEY
 from hpo.sampler_streams import TrialNumberQMCSampler, TrialSeededSampler
 from hpo.search_spaces.schema import CategoricalParam, FloatParam, IntParam
 
@@ -62,21 +70,57 @@ def distributions(spec: SearchSpaceSpec) -> dict[str, BaseDistribution]:
     return out
 
 
+def stored_constraints(n: int) -> Callable[[FrozenTrial], Sequence[float]]:
+    """A ``constraints_func`` returning the ``n`` constraint values the trial runner stored in
+    the trial's ``constraints`` system attribute (zeros, i.e. feasible, when it stored none: a
+    pruned trial)."""
+
+    def constraints(trial: FrozenTrial) -> Sequence[float]:
+        stored = trial.system_attrs.get(CONSTRAINTS_KEY)
+        return tuple(float(v) for v in stored) if stored else (0.0,) * n
+
+    return constraints
+
+
+def _constrained(spec: SearchSpaceSpec) -> dict[str, Any]:
+    """``constraints_func=...`` for a spec with constraints; nothing otherwise."""
+    if not spec.constraints:
+        return {}
+    return {"constraints_func": stored_constraints(len(spec.constraints))}
+
+
 def _random(spec: SearchSpaceSpec, seed: int, study_seed: int) -> optuna.samplers.BaseSampler:
     return optuna.samplers.RandomSampler(seed=seed)
 
 
 def _tpe(spec: SearchSpaceSpec, seed: int, study_seed: int) -> optuna.samplers.BaseSampler:
     # Optuna 5 defaults: multivariate, constant liar (good under parallel workers).
-    return optuna.samplers.TPESampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, **_constrained(spec))
 
 
 def _gp(spec: SearchSpaceSpec, seed: int, study_seed: int) -> optuna.samplers.BaseSampler:
     _needs("torch", "gp", "-e '.[torch]'  (GPSampler runs on torch)")
-    return optuna.samplers.GPSampler(seed=seed)
+    return optuna.samplers.GPSampler(seed=seed, **_constrained(spec))
+
+
+def _nsga2(spec: SearchSpaceSpec, seed: int, study_seed: int) -> optuna.samplers.BaseSampler:
+    # The trials of one generation hold their generation number in system attributes, so a
+    # fresh instance per trial (sampler_streams) picks up the population from the store.
+    return optuna.samplers.NSGAIISampler(seed=seed, **_constrained(spec))
+
+
+def _nsga3(spec: SearchSpaceSpec, seed: int, study_seed: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.NSGAIIISampler(seed=seed, **_constrained(spec))
 
 
 def _cmaes(spec: SearchSpaceSpec, seed: int, study_seed: int) -> optuna.samplers.BaseSampler:
+    if spec.multi_objective:
+        assert spec.objectives is not None
+        raise ConfigError(
+            f"sampler 'cmaes' optimises one objective, but the spec declares "
+            f"{len(spec.objectives)} under `objectives`",
+            fix="use nsga2, nsga3, tpe, gp or random for several objectives, or keep one objective",
+        )
     if not _numeric_params(spec):
         raise ConfigError(
             f"sampler 'cmaes' needs at least one int or float param, but every param of "
@@ -121,6 +165,8 @@ SAMPLERS: dict[str, SamplerFactory] = {
     "random": _random,
     "tpe": _tpe,
     "gp": _gp,
+    "nsga2": _nsga2,
+    "nsga3": _nsga3,
     "cmaes": _cmaes,
     "qmc": _qmc,
     "grid": _grid,

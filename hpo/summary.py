@@ -53,9 +53,10 @@ def summarize_study(study_name: str, storage: optuna.storages.RDBStorage) -> Stu
     counts = count_trials(storage, study_id)
     directions = storage.get_study_directions(study_id)
     attrs = storage.get_study_user_attrs(study_id)
-    best: optuna.trial.FrozenTrial | None
+    best: optuna.trial.FrozenTrial | None = None
     try:
-        best = storage.get_best_trial(study_id)
+        if len(directions) == 1:  # several objectives have a front instead (hpo.pareto)
+            best = storage.get_best_trial(study_id)
     except ValueError:  # no COMPLETE trial yet
         best = None
     budget = attrs.get("hpo.n_trials")

@@ -9,6 +9,7 @@ so a pruner can stop the trial early. ``optimizer: sgd`` is SGD with momentum 0.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ from hpo.errors import ConfigError
 from hpo.workers.cv import cross_validate, merge_params, pruning_score, resolve_setup
 from hpo.workers.datasets import Dataset
 from hpo.workers.objectives.base import Params, TrialContext
+from hpo.workers.objectives.costs import CostMeter
 
 if TYPE_CHECKING:
     import torch
@@ -99,6 +101,7 @@ def _fit_predict_fold(
     y_train: NDArray[Any],
     X_valid: NDArray[np.float32],
     fold: int,
+    meter: CostMeter | None = None,
 ) -> NDArray[Any]:
     import torch
     from sklearn.preprocessing import StandardScaler
@@ -149,7 +152,14 @@ def _fit_predict_fold(
             optimizer.step()
         if on_epoch is not None:
             on_epoch(epoch + 1, predict())
-    return predict()
+    if meter is None:
+        return predict()
+    with meter.predict(len(X_valid)):
+        output = predict()
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    meter.model_bytes(buffer.tell())
+    return output
 
 
 def torch_mlp_objective(params: Params, context: TrialContext) -> float:
@@ -168,6 +178,7 @@ def torch_mlp_objective(params: Params, context: TrialContext) -> float:
     dataset, metric = resolve_setup(context.setup)
     score = pruning_score(context.setup, dataset, metric)
     torch.set_num_threads(context.threads)
+    meter = CostMeter()  # latency_ms, model_size_kb, fit_time_s: see costs.py
 
     def fit_predict(
         X_train: NDArray[np.float32],
@@ -179,15 +190,19 @@ def torch_mlp_objective(params: Params, context: TrialContext) -> float:
         def on_epoch(epoch: int, output: NDArray[Any]) -> None:
             context.report(epoch, score(y_valid, output))
 
-        return _fit_predict_fold(
-            merged,
-            dataset,
-            context,
-            on_epoch if fold == 0 else None,
-            X_train,
-            y_train,
-            X_valid,
-            fold,
-        )
+        with meter.fit():  # the final prediction inside is timed apart (latency_ms)
+            return _fit_predict_fold(
+                merged,
+                dataset,
+                context,
+                on_epoch if fold == 0 else None,
+                X_train,
+                y_train,
+                X_valid,
+                fold,
+                meter,
+            )
 
-    return cross_validate(context.setup, fit_predict)
+    score_value = cross_validate(context.setup, fit_predict)
+    meter.publish(context)
+    return score_value
