@@ -8,8 +8,10 @@ or the one declared objective), a dict of named values, or a tuple in the declar
 built-in model trainers return their score and report ``latency_ms``, ``model_size_kb`` and
 ``fit_time_s`` in ``context.metrics`` (:mod:`hpo.workers.objectives.costs`); objectives and
 constraints may name any of them. A constraint's value follows Optuna's convention (<= 0 means
-feasible) and is stored in the trial's ``constraints`` system attribute, where the samplers that
-honour constraints (``constraints_func``) and the Pareto front (:mod:`hpo.pareto`) read it.
+feasible) and is stored on the trial the way Optuna 5's ``Trial.set_constraint`` stores it (system
+attribute ``constraints:<metric> <op> <bound>``), where Optuna's samplers (TPE, GP, NSGA-II/III
+read ``FrozenTrial.constraints``: ``constraints_func`` is deprecated since Optuna 5.0) and the
+Pareto front (:mod:`hpo.pareto`) find it.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ from hpo.workers.objectives.pareto_problems import PARETO_PROBLEMS
 from hpo.workers.objectives.registry import is_builtin
 from hpo.workers.objectives.synthetic import is_synthetic
 
-#: The system attribute a trial's constraint values are kept in (Optuna's own key,
-#: ``optuna.samplers._base._CONSTRAINTS_KEY``, so its samplers and plots read them too).
+#: The prefix of the system attributes a trial's constraint values are kept in (Optuna's own
+#: ``optuna.study._constrained_optimization._CONSTRAINTS_KEY`` + ``:``, as ``set_constraint``).
 CONSTRAINTS_KEY = "constraints"
 #: The user attribute a trial's reported metrics (objectives and secondary ones) are kept in.
 METRICS_ATTR = "metrics"
@@ -47,7 +49,8 @@ class TrialValues(BaseModel):
 
     values: tuple[float, ...]
     metrics: dict[str, float]
-    constraints: tuple[float, ...]
+    #: Constraint text (``model_size_kb <= 500``) -> value (<= 0: satisfied).
+    constraints: dict[str, float]
 
 
 def objective_names(spec: SearchSpaceSpec) -> list[str]:
@@ -166,7 +169,7 @@ def trial_values(result: Any, reported: Mapping[str, float], spec: SearchSpaceSp
                 fix=_FIX_RETURN,
             )
         values.append(metrics[name])
-    constraints = []
+    constraints: dict[str, float] = {}
     for i, bound in enumerate(spec.constraints):
         if bound.metric not in metrics:
             raise ConfigError(
@@ -175,8 +178,8 @@ def trial_values(result: Any, reported: Mapping[str, float], spec: SearchSpaceSp
                 where=f"constraints[{i}].metric",
                 fix="bound a metric the objective reports, or report it (a dict key)",
             )
-        constraints.append(bound.violation(metrics[bound.metric]))
-    return TrialValues(values=tuple(values), metrics=metrics, constraints=tuple(constraints))
+        constraints[str(bound)] = bound.violation(metrics[bound.metric])
+    return TrialValues(values=tuple(values), metrics=metrics, constraints=constraints)
 
 
 def _number(name: Any, value: Any) -> float:

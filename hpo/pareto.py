@@ -2,8 +2,9 @@
 hypervolume (regret on the benchmark problems with known fronts). Pure functions over Optuna's
 ``FrozenTrial`` and plain numbers; core layer.
 
-A trial is feasible when every constraint value stored in its ``constraints`` system attribute
-(:mod:`hpo.objectives_spec`) is <= 0; a trial without one (a spec without constraints) is.
+A trial is feasible when every constraint value stored on it (``FrozenTrial.constraints``: what
+the trial runner stored, :mod:`hpo.objectives_spec`) is <= 0; a trial without one (a spec
+without constraints) is.
 Trial ``a`` dominates ``b`` when it is no worse on every objective and better on one.
 """
 
@@ -15,14 +16,12 @@ import numpy as np
 from optuna._hypervolume import compute_hypervolume
 from optuna.trial import FrozenTrial, TrialState
 
-from hpo.objectives_spec import CONSTRAINTS_KEY
 from hpo.search_spaces.schema import Direction
 from hpo.workers.objectives.pareto_problems import pareto_problem
 
 
 def is_feasible(trial: FrozenTrial) -> bool:
-    stored = trial.system_attrs.get(CONSTRAINTS_KEY)
-    return not stored or all(float(v) <= 0.0 for v in stored)
+    return all(float(v) <= 0.0 for v in trial.constraints.values())
 
 
 def _losses(points: Sequence[Sequence[float]], directions: Sequence[Direction]) -> np.ndarray:

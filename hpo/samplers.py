@@ -11,16 +11,18 @@ fails before anything runs.
 
 Several objectives (``objectives:`` in the spec): ``nsga2``, ``nsga3``, ``tpe`` and ``gp`` run in
 their multi-objective modes, ``random``, ``qmc`` and ``grid`` as before; ``cmaes`` optimises one
-objective and is refused. A spec with ``constraints:`` hands the samplers that honour them
-(nsga2, nsga3, tpe, gp) a ``constraints_func`` reading the values the trial runner stored
-(:func:`stored_constraints`).
+objective and is refused. Constraints (``constraints:``) need nothing here: the trial runner
+stores each trial's constraint values as Optuna 5's ``Trial.set_constraint`` does, and Optuna 5's
+NSGA-II/III, TPE and GP read them from the trials (``FrozenTrial.constraints``; the older
+``constraints_func`` argument is deprecated since Optuna 5.0). Random, QMC and grid ignore them;
+the Pareto front leaves infeasible trials out whatever the sampler.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import optuna
 from optuna.distributions import (
@@ -29,10 +31,8 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
-from optuna.trial import FrozenTrial
 
 from hpo.errors import ConfigError, UnknownNameError
-from hpo.objectives_spec import CONSTRAINTS_KEY
 from hpo.sampler_streams import TrialNumberQMCSampler, TrialSeededSampler
 from hpo.search_spaces.schema import CategoricalParam, FloatParam, IntParam
 
@@ -70,47 +70,28 @@ def distributions(spec: SearchSpaceSpec) -> dict[str, BaseDistribution]:
     return out
 
 
-def stored_constraints(n: int) -> Callable[[FrozenTrial], Sequence[float]]:
-    """A ``constraints_func`` returning the ``n`` constraint values the trial runner stored in
-    the trial's ``constraints`` system attribute (zeros, i.e. feasible, when it stored none: a
-    pruned trial)."""
-
-    def constraints(trial: FrozenTrial) -> Sequence[float]:
-        stored = trial.system_attrs.get(CONSTRAINTS_KEY)
-        return tuple(float(v) for v in stored) if stored else (0.0,) * n
-
-    return constraints
-
-
-def _constrained(spec: SearchSpaceSpec) -> dict[str, Any]:
-    """``constraints_func=...`` for a spec with constraints; nothing otherwise."""
-    if not spec.constraints:
-        return {}
-    return {"constraints_func": stored_constraints(len(spec.constraints))}
-
-
 def _random(spec: SearchSpaceSpec, seed: int, study_seed: int) -> optuna.samplers.BaseSampler:
     return optuna.samplers.RandomSampler(seed=seed)
 
 
 def _tpe(spec: SearchSpaceSpec, seed: int, study_seed: int) -> optuna.samplers.BaseSampler:
     # Optuna 5 defaults: multivariate, constant liar (good under parallel workers).
-    return optuna.samplers.TPESampler(seed=seed, **_constrained(spec))
+    return optuna.samplers.TPESampler(seed=seed)
 
 
 def _gp(spec: SearchSpaceSpec, seed: int, study_seed: int) -> optuna.samplers.BaseSampler:
     _needs("torch", "gp", "-e '.[torch]'  (GPSampler runs on torch)")
-    return optuna.samplers.GPSampler(seed=seed, **_constrained(spec))
+    return optuna.samplers.GPSampler(seed=seed)
 
 
 def _nsga2(spec: SearchSpaceSpec, seed: int, study_seed: int) -> optuna.samplers.BaseSampler:
     # The trials of one generation hold their generation number in system attributes, so a
     # fresh instance per trial (sampler_streams) picks up the population from the store.
-    return optuna.samplers.NSGAIISampler(seed=seed, **_constrained(spec))
+    return optuna.samplers.NSGAIISampler(seed=seed)
 
 
 def _nsga3(spec: SearchSpaceSpec, seed: int, study_seed: int) -> optuna.samplers.BaseSampler:
-    return optuna.samplers.NSGAIIISampler(seed=seed, **_constrained(spec))
+    return optuna.samplers.NSGAIIISampler(seed=seed)
 
 
 def _cmaes(spec: SearchSpaceSpec, seed: int, study_seed: int) -> optuna.samplers.BaseSampler:

@@ -253,6 +253,14 @@ class SearchSpaceSpec(_Frozen):
             )
         return self
 
+    @model_validator(mode="after")
+    def _constraints(self) -> SearchSpaceSpec:
+        texts = [str(c) for c in self.constraints]
+        repeated = sorted({t for t in texts if texts.count(t) > 1})
+        if repeated:
+            raise ValueError(f"`constraints` repeat {repeated}; remove the copy")
+        return self
+
     @property
     def multi_objective(self) -> bool:
         """True when the spec declares more than one objective (the study has a Pareto front)."""

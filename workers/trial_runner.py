@@ -265,7 +265,7 @@ def _run_one(
         # not the end of the worker (nor of the CLI around it).
         what = f"SystemExit({exc.code!r})" if isinstance(exc, SystemExit) else "KeyboardInterrupt"
         return _fail(study, trial, f"the objective raised {what}", traceback.format_exc())
-    bad = [v for v in (*outcome.values, *outcome.constraints) if not math.isfinite(v)]
+    bad = [v for v in (*outcome.values, *outcome.constraints.values()) if not math.isfinite(v)]
     if bad:
         return _fail(study, trial, f"objective returned {bad[0]}, which is not a finite number")
     _record_metrics(study, trial, outcome)
@@ -274,16 +274,17 @@ def _run_one(
 
 
 def _record_metrics(study: optuna.Study, trial: optuna.Trial, outcome: TrialValues) -> None:
-    """The reported metrics (user attribute ``metrics``) and constraint values (system attribute
-    ``constraints``, read by the samplers' ``constraints_func`` and by the Pareto front)."""
+    """The reported metrics (user attribute ``metrics``) and constraint values (system
+    attributes ``constraints:<constraint>``, as Optuna 5's ``Trial.set_constraint`` writes them:
+    its samplers and the Pareto front read them)."""
     if not outcome.metrics and not outcome.constraints:
         return
     with deferred_writes(study._storage, trial._trial_id):
         if outcome.metrics:
             trial.set_user_attr(METRICS_ATTR, outcome.metrics)
-        if outcome.constraints:
+        for name, value in outcome.constraints.items():
             study._storage.set_trial_system_attr(
-                trial._trial_id, CONSTRAINTS_KEY, list(outcome.constraints)
+                trial._trial_id, f"{CONSTRAINTS_KEY}:{name}", value
             )
 
 

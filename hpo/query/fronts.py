@@ -2,8 +2,9 @@
 
 Like :mod:`hpo.query.importance`, this loads the study's COMPLETE trials into memory (through
 Optuna's own read path, which never writes): the non-dominated set needs every point. The front
-itself is :func:`hpo.pareto.pareto_front`; feasibility is the trial's stored ``constraints``
-(<= 0 on every constraint), so infeasible trials are left out unless ``feasible_only=False``.
+itself is :func:`hpo.pareto.pareto_front`; feasibility is the trial's stored constraint values
+(``FrozenTrial.constraints``, <= 0 on every one), so infeasible trials are left out unless
+``feasible_only=False``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from pydantic import BaseModel, ConfigDict, Field
 
-from hpo.objectives_spec import CONSTRAINTS_KEY
 from hpo.pareto import is_feasible, pareto_front
 from hpo.query.meta import StudyMeta
 from hpo.query.models import TrialRecord
@@ -25,8 +25,8 @@ from hpo.search_spaces.schema import Direction
 class FrontTrial(TrialRecord):
     """A trial on the front, with its constraint values (<= 0: satisfied) and feasibility."""
 
-    constraints: tuple[float, ...] | None = Field(
-        default=None, description="The `constraints` system attribute; None: no constraints."
+    constraints: dict[str, float] = Field(
+        default_factory=dict, description="Constraint -> value (<= 0: satisfied)."
     )
     feasible: bool = True
 
@@ -74,7 +74,6 @@ def study_front(
 
 def _record(trial: FrozenTrial) -> FrontTrial:
     start, end = trial.datetime_start, trial.datetime_complete
-    stored = trial.system_attrs.get(CONSTRAINTS_KEY)
     values = tuple(float(v) for v in trial.values) if trial.values else None
     return FrontTrial(
         number=trial.number,
@@ -86,6 +85,6 @@ def _record(trial: FrozenTrial) -> FrontTrial:
         datetime_start=start.replace(tzinfo=UTC) if start else None,
         datetime_complete=end.replace(tzinfo=UTC) if end else None,
         duration_s=(end - start).total_seconds() if start and end else None,
-        constraints=tuple(float(v) for v in stored) if stored else None,
+        constraints={k: float(v) for k, v in trial.constraints.items()},
         feasible=is_feasible(trial),
     )
