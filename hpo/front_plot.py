@@ -88,7 +88,7 @@ def front_png(
         (front, _FRONT, 1.4),
     ):
         for t in group:
-            ax.plot(xs, scaled(t), color=color, linewidth=width, alpha=0.8)
+            ax.plot(xs, scaled(t), color=color, linewidth=width, antialiased=False)
     ax.set_xticks(xs, labels, fontsize=7)
     ax.set_ylabel("scaled to [0, 1] over the trials")
     return _png(fig)
