@@ -162,7 +162,9 @@ def run(args: argparse.Namespace) -> int:
             f"finished: {summary.finished}/{plan.n_trials} "
             f"(complete {summary.complete}, pruned {summary.pruned}, failed {summary.failed})"
         )
-        if summary.best_value is not None:
+        if plan.spec.multi_objective:  # several objectives: a front, not one best trial
+            print(f"Pareto front: hpo studies front {plan.study_name}")
+        elif summary.best_value is not None:
             metric = plan.spec.metric or "value"
             print(f"best {metric}: {summary.best_value:.6g} (trial {summary.best_trial_number})")
             print("best params: " + json.dumps(summary.best_params, sort_keys=True))
