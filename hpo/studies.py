@@ -143,6 +143,9 @@ def resume_conflicts(
     for field in ("objective", "dataset", "metric"):
         if stored_spec.get(field) != new_spec.get(field):
             found.append(f"{field}: {stored_spec.get(field)!r} -> {new_spec.get(field)!r}")
+    for field in ("objectives", "constraints"):  # absent from specs stored before issue 15
+        if (stored_spec.get(field) or None) != (new_spec.get(field) or None):
+            found.append(field)
     return found
 
 
