@@ -27,7 +27,7 @@ from hpo.flows.tune import open_study_task
 from hpo.monitoring import ProgressArtifact, publish_study, study_links
 from hpo.search_spaces.schema import SearchSpaceSpec
 from hpo.store import get_storage, retry_store
-from hpo.studies import StudyPlan
+from hpo.study_setup import StudyPlan
 from hpo.summary import StudySummary, WorkerTally, study_id_of, trials_by_worker
 from hpo.workers.interrupt import stop_requested
 

@@ -50,7 +50,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "hpo.claims",
             "hpo.leases",
             "hpo.samplers",
-            "hpo.studies",
+            "hpo.study_setup",
             "hpo.summary",
             "hpo.search_spaces.checks",
         ),

@@ -29,7 +29,7 @@ from hpo.search_spaces.schema import CategoricalParam, FloatParam, IntParam, Sea
 from hpo.settings import HpoSettings, get_settings
 from hpo.storage import deferred_writes
 from hpo.store import get_storage, is_transient, retry_store
-from hpo.studies import StudyPlan, join_study
+from hpo.study_setup import StudyPlan, join_study
 from hpo.workers.devices import resolve_device
 from hpo.workers.heartbeat import Heartbeat
 from hpo.workers.interrupt import (

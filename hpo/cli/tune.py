@@ -25,7 +25,7 @@ from hpo.search_spaces.loader import load_spec, resolve_spec_path
 from hpo.search_spaces.schema import MAX_SEED, MAX_TRIALS, check_study_name
 from hpo.settings import get_settings, sized_for_threads
 from hpo.store import get_storage, mask_url
-from hpo.studies import StudyPlan, check_resume
+from hpo.study_setup import StudyPlan, check_resume
 from hpo.workers.interrupt import request_stop, stop_requested
 
 MAX_WORKERS = 32

@@ -30,7 +30,7 @@ from pydantic import SecretStr
 from sqlalchemy import Connection, inspect
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from hpo.query import studies as _studies
+from hpo.query import summaries as _summaries
 from hpo.query import trials as _trials
 from hpo.query.duplicates import audit_duplicates
 from hpo.query.export import ExportFormat, write_export
@@ -115,7 +115,7 @@ class StudyClient:
         """
         check_page(limit, offset, max_limit=1_000)
         with self._read() as conn:
-            return _studies.list_studies(
+            return _summaries.list_studies(
                 conn,
                 name=name,
                 sampler=sampler,
@@ -132,11 +132,11 @@ class StudyClient:
         ``hpo.*`` attributes, all from one snapshot."""
         with self._read() as conn:
             meta = study_meta(conn, study_name, max_buckets=_trials.MAX_BUCKETS)
-            info = _studies.study_info(conn, meta)
+            info = _summaries.study_info(conn, meta)
             best = _trials.fetch_best(conn, meta) if len(meta.directions) == 1 else None
-            attrs = _studies.hpo_attrs(conn, meta.study_id)
-            last = _studies.last_completion(conn, meta.study_id)
-            device_mix = _studies.devices(conn, meta.study_id)
+            attrs = _summaries.hpo_attrs(conn, meta.study_id)
+            last = _summaries.last_completion(conn, meta.study_id)
+            device_mix = _summaries.devices(conn, meta.study_id)
             audit = audit_duplicates(conn, meta.study_id)
         per_minute = None
         if info.started_at is not None and last is not None and last > info.started_at:
@@ -266,7 +266,7 @@ class StudyClient:
         )
         with self._read() as conn:
             meta = study_meta(conn, study_name)
-            columns = _studies.trial_columns(conn, meta.study_id)
+            columns = _summaries.trial_columns(conn, meta.study_id)
         return write_export(Path(path), format, records, columns)
 
     def to_dataframe(

@@ -17,7 +17,7 @@ from hpo.search_spaces.loader import parse_spec
 from hpo.settings import DatabaseSettings, HpoSettings, WorkerSettings
 from hpo.storage import FastRDBStorage, optuna_storage
 from hpo.store import get_storage
-from hpo.studies import StudyPlan, open_study
+from hpo.study_setup import StudyPlan, open_study
 from hpo.workers.trial_runner import WorkerIdentity, WorkerReport, run_worker
 
 SPACE = {

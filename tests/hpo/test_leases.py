@@ -17,7 +17,7 @@ from hpo.infra.processes import pid_alive
 from hpo.search_spaces.loader import parse_spec
 from hpo.settings import get_settings
 from hpo.store import get_storage
-from hpo.studies import StudyPlan, open_study
+from hpo.study_setup import StudyPlan, open_study
 from hpo.workers.trial_runner import WorkerIdentity, run_worker
 
 SPACE = {"x": {"type": "float", "low": -3.0, "high": 5.0}}

@@ -13,7 +13,7 @@ import pytest
 
 from hpo.search_spaces.loader import parse_spec
 from hpo.store import get_storage
-from hpo.studies import StudyPlan, open_study
+from hpo.study_setup import StudyPlan, open_study
 from hpo.workers import interrupt
 from hpo.workers.trial_runner import WorkerIdentity, run_worker
 

@@ -26,7 +26,7 @@ from hpo.cli.metrics import serve_command
 from hpo.search_spaces.loader import parse_spec
 from hpo.settings import DatabaseSettings, HpoSettings, get_settings
 from hpo.store import get_storage
-from hpo.studies import StudyPlan, open_study
+from hpo.study_setup import StudyPlan, open_study
 from hpo.workers.trial_runner import WorkerIdentity, run_worker
 
 N_TRIALS = 6

@@ -10,7 +10,7 @@ import pytest
 
 from hpo.errors import ConfigError, StoreStateError
 from hpo.query import StudyClient
-from hpo.query.studies import glob_to_like
+from hpo.query.summaries import glob_to_like
 from hpo.query.testing import GeneratedStudy, generate_study
 from hpo.store import get_storage
 
