@@ -27,8 +27,8 @@ from hpo.flows.tune import open_study_task
 from hpo.monitoring import ProgressArtifact, publish_study, study_links
 from hpo.search_spaces.schema import SearchSpaceSpec
 from hpo.store import get_storage, retry_store
-from hpo.study_setup import StudyPlan
-from hpo.summary import StudySummary, WorkerTally, study_id_of, trials_by_worker
+from hpo.study_setup import StudyPlan, study_id_of
+from hpo.summary import StudySummary, WorkerTally, trials_by_worker
 from hpo.workers.interrupt import stop_requested
 
 TRIAL_WORKER_FLOW = "hpo-trial-worker"

@@ -21,7 +21,8 @@ from sqlalchemy import text
 from hpo.claims import count_trials
 from hpo.settings import get_settings
 from hpo.storage.counts import StateCounts
-from hpo.summary import StudySummary, study_id_of, summarize_study
+from hpo.study_setup import study_id_of
+from hpo.summary import StudySummary, summarize_study
 
 LEADERBOARD_SIZE = 10
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 
 from hpo.claims import count_trials
-from hpo.errors import StoreStateError
+from hpo.study_setup import study_id_of
 
 
 class StudySummary(BaseModel):
@@ -36,16 +36,6 @@ class StudySummary(BaseModel):
     @property
     def finished(self) -> int:
         return self.complete + self.pruned
-
-
-def study_id_of(storage: optuna.storages.RDBStorage, study_name: str) -> int:
-    try:
-        return storage.get_study_id_from_name(study_name)
-    except KeyError:
-        raise StoreStateError(
-            f"no study named {study_name!r} in the study store",
-            fix="list the studies with `hpo studies list`",
-        ) from None
 
 
 def summarize_study(study_name: str, storage: optuna.storages.RDBStorage) -> StudySummary:
