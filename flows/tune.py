@@ -16,11 +16,11 @@ from prefect.futures import wait
 from pydantic import BaseModel, ConfigDict
 
 from hpo.monitoring import ProgressArtifact, publish_study, study_links
+from hpo.query import StudySummary
 from hpo.search_spaces.schema import SearchSpaceSpec
 from hpo.settings import HpoSettings, get_settings, sized_for_threads
 from hpo.store import get_storage, retry_store
 from hpo.study_setup import StudyPlan, open_study
-from hpo.summary import StudySummary
 from hpo.workers.interrupt import TrialCut, cut, grace_over
 from hpo.workers.trial_runner import WorkerIdentity, WorkerReport, default_worker_name, run_worker
 
