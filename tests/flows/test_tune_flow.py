@@ -39,7 +39,7 @@ def test_tune_flow_fans_out_and_reports(prefect_server: None, pg_url: str, study
     assert summary.best_trial is not None and summary.best_trial.number == study.best_trial.number
     assert summary.best_trial.value == study.best_value and summary.metric is None
     assert len(result.workers) == 3
-    assert sum(w.completed for w in result.workers) == 15
+    assert sum(w.counts.complete for w in result.workers) == 15
 
     # The run is visible on the Prefect server: one flow run, one task run per worker.
     import anyio

@@ -43,7 +43,7 @@ def _worker(url: str, app: str, study_name: str, index: int) -> int:
     report = run_worker(
         _plan(study_name), WorkerIdentity(name=f"p{index}"), settings=_settings(url, app)
     )
-    return report.completed
+    return report.counts.complete
 
 
 @pytest.mark.slow

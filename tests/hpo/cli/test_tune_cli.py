@@ -252,6 +252,9 @@ def test_a_short_study_exits_1_saying_what_is_missing(
     assert summary["counts"] == {"running": 0, "waiting": 0, "complete": 0, "pruned": 0, "fail": 2}
     assert summary["state"] == "stopped" and summary["best_trial"] is None
     assert summary["n_trials_budget"] == 3 and summary["metric"] is None
+    (worker,) = result["workers"]  # what the one in-process worker ran, in the same counts
+    assert worker["counts"] == summary["counts"]
+    assert "budget.max_failed_trials" in worker["stopped_because"]
 
 
 def test_every_command_is_registered_by_its_module() -> None:

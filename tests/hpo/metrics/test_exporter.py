@@ -133,7 +133,7 @@ def test_prometheus_scrapes_the_store_during_a_run(
     storage = get_storage(settings)
     open_study(plan, storage)
     report = run_worker(plan, WorkerIdentity(name="metrics-w0", pool="cpu"), settings=settings)
-    assert report.completed == N_TRIALS and report.pool == "cpu"
+    assert report.counts.complete == N_TRIALS and report.pool == "cpu"
 
     study = optuna.load_study(study_name=study_name, storage=storage)
     finished = _eventually(
