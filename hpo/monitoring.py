@@ -2,8 +2,9 @@
 importances, parameter-vs-value as inline PNGs, :mod:`hpo.plots`), a leaderboard table and the
 best configuration, published by the tune flows.
 
-Everything here reads the study store (a few SQL queries) and writes Prefect artifacts; nothing
-here carries a secret (the store's URL is never put in an artifact: it is shown masked at most).
+Everything here reads the study store (a few SQL queries; the study summary is the query API's,
+so this module sits in the query layer) and writes Prefect artifacts; nothing here carries a
+secret (the store's URL is never put in an artifact: it is shown masked at most).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import optuna
 from sqlalchemy import text
 
 from hpo.claims import count_trials
+from hpo.query import StudyClient, StudySummary
 from hpo.settings import get_settings
 from hpo.storage.counts import StateCounts
-from hpo.summary import StudySummary, study_id_of, summarize_study
+from hpo.study_setup import study_id_of
 
 LEADERBOARD_SIZE = 10
 
@@ -184,24 +186,24 @@ def _readable(value: Any) -> Any:
 
 
 def best_config_markdown(summary: StudySummary, links: dict[str, str]) -> str:
+    counts, best = summary.counts, summary.best_trial
     lines = [
         f"# Study `{summary.study_name}`",
         "",
         f"* sampler: **{summary.sampler}** · direction: {summary.direction}",
-        f"* finished: **{summary.finished}** / {summary.n_trials_budget} "
-        f"(complete {summary.complete}, pruned {summary.pruned}, failed {summary.failed})",
+        f"* finished: **{counts.finished}** / {summary.n_trials_budget} "
+        f"(complete {counts.complete}, pruned {counts.pruned}, failed {counts.fail})",
     ]
-    if summary.best_value is None:
+    if best is None or best.value is None:
         lines.append("* no completed trial yet")
     else:
         lines += [
-            f"* best {summary.metric or 'value'}: **{summary.best_value:.6g}** "
-            f"(trial {summary.best_trial_number})",
+            f"* best {summary.metric or 'value'}: **{best.value:.6g}** (trial {best.number})",
             "",
             "## Best configuration",
             "",
             "```json",
-            json.dumps(summary.best_params, indent=2, sort_keys=True, default=str),
+            json.dumps(best.params, indent=2, sort_keys=True, default=str),
             "```",
         ]
     if links:
@@ -232,7 +234,7 @@ def publish_study(
     """Leaderboard table + best-config markdown artifacts for the current flow run."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-    summary = summarize_study(study_name, storage)
+    summary = StudyClient(storage=storage).summary(study_name)
     create_table_artifact(
         table=leaderboard(storage, study_name),
         key=artifact_key("leaderboard", study_name),

@@ -26,7 +26,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from hpo.summary import study_id_of
+from hpo.study_setup import study_id_of
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -12,7 +12,7 @@ from hpo.cli.server import use_local_server
 from hpo.cli.tables import Col
 from hpo.promotions import registry
 from hpo.store import get_storage
-from hpo.summary import study_id_of
+from hpo.study_setup import study_id_of
 
 
 def register(sub: Any) -> None:

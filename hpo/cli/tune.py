@@ -25,7 +25,7 @@ from hpo.search_spaces.loader import load_spec, resolve_spec_path
 from hpo.search_spaces.schema import MAX_SEED, MAX_TRIALS, check_study_name
 from hpo.settings import get_settings, sized_for_threads
 from hpo.store import get_storage, mask_url
-from hpo.studies import StudyPlan, check_resume
+from hpo.study_setup import StudyPlan, check_resume
 from hpo.workers.interrupt import request_stop, stop_requested
 
 MAX_WORKERS = 32
@@ -147,25 +147,26 @@ def run(args: argparse.Namespace) -> int:
         if poller is not None:
             poller.join()
     summary = result.summary
+    counts, best = summary.counts, summary.best_trial
     if stop_requested():
         print(
-            f"interrupted: study {plan.study_name!r} holds {summary.finished} of "
+            f"interrupted: study {plan.study_name!r} holds {counts.finished} of "
             f"{plan.n_trials} finished trials; run the same command again to resume it",
             file=sys.stderr,
         )
         _exit(130)
-    short = _shortfall(plan, summary.finished, result)
+    short = _shortfall(plan, counts.finished, result)
     if args.json:
         print(json.dumps(result.model_dump(mode="json"), indent=2))
     else:
         console.print(
-            f"finished: {summary.finished}/{plan.n_trials} "
-            f"(complete {summary.complete}, pruned {summary.pruned}, failed {summary.failed})"
+            f"finished: {counts.finished}/{plan.n_trials} "
+            f"(complete {counts.complete}, pruned {counts.pruned}, failed {counts.fail})"
         )
-        if summary.best_value is not None:
+        if best is not None and best.value is not None:
             metric = plan.spec.metric or "value"
-            print(f"best {metric}: {summary.best_value:.6g} (trial {summary.best_trial_number})")
-            print("best params: " + json.dumps(summary.best_params, sort_keys=True))
+            print(f"best {metric}: {best.value:.6g} (trial {best.number})")
+            print("best params: " + json.dumps(best.params, sort_keys=True))
     if short is not None:  # exit 0 promises N finished trials: anything else says what is missing
         print(f"error: {short}", file=sys.stderr)
         return 1

@@ -23,11 +23,12 @@ from hpo.query.models import (
     Page,
     SortKey,
     StateCounts,
-    StudyDetail,
     StudyInfo,
     StudyState,
+    StudySummary,
     TrialRecord,
     TrialStateName,
+    WorkerTally,
 )
 
 __all__ = [
@@ -41,9 +42,10 @@ __all__ = [
     "SortKey",
     "StateCounts",
     "StudyClient",
-    "StudyDetail",
     "StudyInfo",
     "StudyState",
+    "StudySummary",
     "TrialRecord",
     "TrialStateName",
+    "WorkerTally",
 ]

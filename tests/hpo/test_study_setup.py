@@ -14,7 +14,7 @@ from hpo.cli.main import main
 from hpo.errors import StoreStateError
 from hpo.search_spaces.loader import load_spec, parse_spec
 from hpo.store import get_storage
-from hpo.studies import StudyPlan, check_resume, open_study, resume_conflicts
+from hpo.study_setup import StudyPlan, check_resume, open_study, resume_conflicts
 
 SPEC: dict[str, Any] = {
     "name": "resume-test",
