@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from hpo.cli import tables
+from hpo.cli import startup, tables
 from hpo.cli.args import int_between
 from hpo.cli.server import use_local_server
 from hpo.cli.tables import Col
@@ -50,6 +50,8 @@ def promote(args: argparse.Namespace) -> int:
     study_id_of(get_storage(), args.study)  # no such study: exit 2 before anything starts
     use_local_server(start=True)
     from hpo.flows.promote import promote_flow  # imports Prefect: after the server is chosen
+
+    startup.settle()
 
     promotion = promote_flow(
         study_name=args.study,

@@ -18,6 +18,7 @@ from optuna.storages import RDBStorage
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from hpo.cli import startup
 from hpo.cli.server import use_local_server
 from hpo.errors import ConfigError
 from hpo.search_spaces.checks import check_spec
@@ -255,6 +256,7 @@ def _run_flow(plan: StudyPlan, args: argparse.Namespace, on_pools: bool) -> Any:
         if on_pools:
             from hpo.flows.tune_pools import tune_on_pools_flow
 
+            startup.settle()
             return tune_on_pools_flow(
                 **common, cpu_workers=args.cpu_workers, gpu_workers=args.gpu_workers
             )
@@ -262,6 +264,7 @@ def _run_flow(plan: StudyPlan, args: argparse.Namespace, on_pools: bool) -> Any:
 
         from hpo.flows.tune import tune_flow
 
+        startup.settle()
         runner: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=args.workers)
         # Prefect types task_runner as TaskRunner[PrefectFuture]; its thread runner does not fit.
         flow = tune_flow.with_options(task_runner=runner)  # type: ignore[arg-type]
