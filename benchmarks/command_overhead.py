@@ -9,6 +9,9 @@ server's start and stop, flow-run creation. The local server is started (in a te
 directory) before the first repeat and stopped at the end; its start is reported once.
 
     HPO_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test python benchmarks/command_overhead.py
+
+``--baseline /path/to/other-venv/bin/python`` adds the same commands run by another install (an
+older commit) against the same local server, interleaved with the others.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
 _STAMP = re.compile(r"^(\d\d:\d\d:\d\d\.\d{3}) \| \w+ +\| Flow run '[^']+' - (.*)$")
 
 
@@ -46,12 +48,12 @@ def flow_seconds(output: str) -> float:
     return (end - begin).total_seconds()
 
 
-def run(env: dict[str, str], *args: str) -> tuple[float, float]:
-    """Wall seconds and flow-run seconds of one ``hpo`` command."""
+def run(env: dict[str, str], *args: str, python: str = sys.executable) -> tuple[float, float]:
+    """Wall seconds and flow-run seconds of one ``hpo`` command run by ``python``."""
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "hpo", *args],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=600,
+        [python, "-m", "hpo", *args],
+        env=env, cwd=tempfile.gettempdir(), capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     wall = time.perf_counter() - start
     if proc.returncode != 0:
@@ -62,6 +64,12 @@ def run(env: dict[str, str], *args: str) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--baseline",
+        metavar="PYTHON",
+        help="also run the commands with this interpreter (an older checkout installed in "
+        "its own venv) against the same local server, interleaved: before/after in one run",
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="hpo-overhead-"))
     base = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API_")}
@@ -73,23 +81,26 @@ def main() -> None:
             "HPO_SERVER_AUTOSTART": "false",
         }
     )
+    # mode -> (interpreter, environment)
     modes = {
         # A server directory with no server in it: Prefect's ephemeral server, as before.
-        "ephemeral": {**base, "HPO_SERVER_DIR": str(tmp / "none")},
-        "local server": base,
+        "ephemeral": (sys.executable, {**base, "HPO_SERVER_DIR": str(tmp / "none")}),
+        "local server": (sys.executable, base),
     }
+    if args.baseline:
+        modes["local server, baseline"] = (args.baseline, base)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "hpo", "server", "start"], env=base, cwd=REPO, check=True)
+    subprocess.run([sys.executable, "-m", "hpo", "server", "start"], env=base, cwd=tmp, check=True)
     server_start = time.perf_counter() - start
     results: dict[tuple[str, str], list[tuple[float, float]]] = {}
     try:
         for i in range(args.repeat):
-            for mode, env in modes.items():
+            for mode, (python, env) in modes.items():
                 study = f"overhead-{uuid.uuid4().hex[:8]}"
                 tune = run(env, "tune", "branin", "--n-trials", "5", "--study", study,
-                           "--no-progress")  # fmt: skip
+                           "--no-progress", python=python)  # fmt: skip
                 promote = run(env, "promote", study, "--pipeline", f"overhead-{i}",
-                              "--reeval-seeds", "1")  # fmt: skip
+                              "--reeval-seeds", "1", python=python)  # fmt: skip
                 results.setdefault((mode, "tune"), []).append(tune)
                 results.setdefault((mode, "promote"), []).append(promote)
                 print(
@@ -98,7 +109,7 @@ def main() -> None:
                     flush=True,
                 )
     finally:
-        subprocess.run([sys.executable, "-m", "hpo", "server", "stop"], env=base, cwd=REPO)
+        subprocess.run([sys.executable, "-m", "hpo", "server", "stop"], env=base, cwd=tmp)
     print(f"\nlocal server start (first, migrations included): {server_start:.1f} s")
     print(f"medians of {args.repeat} runs:")
     print("| command | server | wall (s) | flow run (s) | overhead (s) |")

@@ -61,7 +61,7 @@ def run_study(function: str, sampler: str, workers: int, seed: int, n_trials: in
     from hpo.search_spaces.loader import load_spec
     from hpo.settings import get_settings, sized_for_threads
     from hpo.store import get_storage
-    from hpo.studies import StudyPlan, open_study
+    from hpo.study_setup import StudyPlan, open_study
     from hpo.workers.objectives.synthetic import synthetic_function
     from hpo.workers.trial_runner import WorkerIdentity, run_worker
 

@@ -48,7 +48,7 @@ def run_study(sampler: str, seed: int, n_trials: int) -> Run:
     from hpo.pareto import hypervolume_regret, pareto_front
     from hpo.search_spaces.loader import load_spec
     from hpo.store import get_storage
-    from hpo.studies import StudyPlan, open_study
+    from hpo.study_setup import StudyPlan, open_study
     from hpo.workers.trial_runner import WorkerIdentity, run_worker
 
     spec = load_spec(PROBLEM)

@@ -58,7 +58,7 @@ def run_study(spec_name: str, pruner: str, seed: int, n_trials: int) -> Run:
     from hpo.search_spaces.loader import load_spec
     from hpo.settings import HpoSettings, WorkerSettings, get_settings
     from hpo.store import get_storage
-    from hpo.studies import StudyPlan, open_study
+    from hpo.study_setup import StudyPlan, open_study
     from hpo.workers.trial_runner import WorkerIdentity, run_worker
 
     spec = load_spec(spec_name)

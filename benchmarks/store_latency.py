@@ -89,7 +89,7 @@ def _settings(url: str, fast: bool) -> Any:
 
 def _plan(study_name: str, n_trials: int) -> Any:
     from hpo.search_spaces.loader import parse_spec
-    from hpo.studies import StudyPlan
+    from hpo.study_setup import StudyPlan
 
     spec = parse_spec(
         {"name": "latency", "objective": "benchmarks.store_latency:trivial", "params": SPACE}

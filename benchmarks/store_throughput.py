@@ -106,7 +106,7 @@ def _settings(url: str, fast: bool) -> Any:
 
 def _plan(job: Job) -> Any:
     from hpo.search_spaces.loader import parse_spec
-    from hpo.studies import StudyPlan
+    from hpo.study_setup import StudyPlan
 
     spec = parse_spec(
         {"name": "bench", "objective": "benchmarks.store_throughput:trivial", "params": SPACE}
@@ -193,7 +193,7 @@ def _create_study(url: str, job: Job) -> None:
 
     if job.loop == "service":
         from hpo.store import get_storage
-        from hpo.studies import open_study
+        from hpo.study_setup import open_study
 
         open_study(_plan(job), get_storage(_settings(url, job.store == "fast")))
     else:

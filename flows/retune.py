@@ -18,7 +18,7 @@ from hpo.flows.tune import tune_flow
 from hpo.promotions.registry import Promotion
 from hpo.search_spaces.loader import load_spec
 from hpo.store import get_storage
-from hpo.studies import StudyPlan, latest_study, open_study, warm_start
+from hpo.study_setup import StudyPlan, latest_study, open_study, warm_start
 
 
 @task(name="warm-start", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)

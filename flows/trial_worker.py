@@ -16,7 +16,7 @@ from prefect.concurrency.sync import concurrency
 
 from hpo.errors import RetryableError
 from hpo.settings import get_settings
-from hpo.studies import StudyPlan
+from hpo.study_setup import StudyPlan
 from hpo.workers.trial_runner import WorkerIdentity, WorkerReport, default_worker_name, run_worker
 
 

@@ -1,6 +1,6 @@
 """The tune flow: open (or resume) a study, fan W trial workers out over it, report the best.
 
-Thin by design: the work is in :func:`hpo.studies.open_study` and
+Thin by design: the work is in :func:`hpo.study_setup.open_study` and
 :func:`hpo.workers.trial_runner.run_worker`, which are tested without Prefect. Parameters carry
 the spec and the budget, never the database URL: every worker reads its store from its own
 settings.
@@ -16,11 +16,11 @@ from prefect.futures import wait
 from pydantic import BaseModel, ConfigDict
 
 from hpo.monitoring import ProgressArtifact, publish_study, study_links
+from hpo.query import StudySummary
 from hpo.search_spaces.schema import SearchSpaceSpec
 from hpo.settings import HpoSettings, get_settings, sized_for_threads
 from hpo.store import get_storage, retry_store
-from hpo.studies import StudyPlan, open_study
-from hpo.summary import StudySummary
+from hpo.study_setup import StudyPlan, open_study
 from hpo.workers.interrupt import TrialCut, cut, grace_over
 from hpo.workers.trial_runner import WorkerIdentity, WorkerReport, default_worker_name, run_worker
 

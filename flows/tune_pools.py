@@ -25,10 +25,10 @@ from hpo.claims import count_trials
 from hpo.fanout import WorkerRun, budget_taken, fell_short, supervise
 from hpo.flows.tune import open_study_task
 from hpo.monitoring import ProgressArtifact, publish_study, study_links
+from hpo.query import StudyClient, StudySummary, WorkerTally
 from hpo.search_spaces.schema import SearchSpaceSpec
 from hpo.store import get_storage, retry_store
-from hpo.studies import StudyPlan
-from hpo.summary import StudySummary, WorkerTally, study_id_of, trials_by_worker
+from hpo.study_setup import StudyPlan, study_id_of
 from hpo.workers.interrupt import stop_requested
 
 TRIAL_WORKER_FLOW = "hpo-trial-worker"
@@ -157,17 +157,20 @@ def tune_on_pools_flow(
     )
     result = PoolsTuneResult(
         summary=summary,
-        workers=trials_by_worker(storage, study_id),
+        workers=retry_store(
+            lambda: StudyClient(storage=storage).trials_by_worker(study_name),
+            what="count trials by worker",
+        ),
         runs={r.run_id: r.state for r in runs.values()},
         relaunched=relaunched,
         reason=reason,
     )
     timed_out = deadline is not None and time.time() >= deadline
-    short = fell_short(summary.finished, n_trials, grid=sampler == "grid", timed_out=timed_out)
+    finished = summary.counts.finished
+    short = fell_short(finished, n_trials, grid=sampler == "grid", timed_out=timed_out)
     if short and not stop_requested():  # after a Ctrl-C, the CLI says what is missing
         why = "; ".join(sorted(set(failures.values()))[:3]) or "see the trial-worker runs' logs"
         raise RuntimeError(
-            f"study {study_name!r} holds {summary.finished} of {n_trials} finished trials: "
-            f"{reason}. {why}"
+            f"study {study_name!r} holds {finished} of {n_trials} finished trials: {reason}. {why}"
         )
     return result

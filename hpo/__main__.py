@@ -1,5 +1,3 @@
-import sys
+from hpo.cli.main import run
 
-from hpo.cli.main import main
-
-sys.exit(main())
+run()

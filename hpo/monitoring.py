@@ -2,8 +2,9 @@
 importances, parameter-vs-value as inline PNGs, :mod:`hpo.plots`), a leaderboard table and the
 best configuration, published by the tune flows.
 
-Everything here reads the study store (a few SQL queries) and writes Prefect artifacts; nothing
-here carries a secret (the store's URL is never put in an artifact: it is shown masked at most).
+Everything here reads the study store (a few SQL queries; the study summary is the query API's,
+so this module sits in the query layer) and writes Prefect artifacts; nothing here carries a
+secret (the store's URL is never put in an artifact: it is shown masked at most).
 """
 
 from __future__ import annotations
@@ -19,11 +20,10 @@ import optuna
 from sqlalchemy import text
 
 from hpo.claims import count_trials
-from hpo.pareto import pareto_front
-from hpo.search_spaces.schema import Direction
+from hpo.query import StudyClient, StudySummary
 from hpo.settings import get_settings
 from hpo.storage.counts import StateCounts
-from hpo.summary import StudySummary, study_id_of, summarize_study
+from hpo.study_setup import study_id_of
 
 LEADERBOARD_SIZE = 10
 
@@ -186,24 +186,24 @@ def _readable(value: Any) -> Any:
 
 
 def best_config_markdown(summary: StudySummary, links: dict[str, str]) -> str:
+    counts, best = summary.counts, summary.best_trial
     lines = [
         f"# Study `{summary.study_name}`",
         "",
         f"* sampler: **{summary.sampler}** · direction: {summary.direction}",
-        f"* finished: **{summary.finished}** / {summary.n_trials_budget} "
-        f"(complete {summary.complete}, pruned {summary.pruned}, failed {summary.failed})",
+        f"* finished: **{counts.finished}** / {summary.n_trials_budget} "
+        f"(complete {counts.complete}, pruned {counts.pruned}, failed {counts.fail})",
     ]
-    if summary.best_value is None:
+    if best is None or best.value is None:
         lines.append("* no completed trial yet")
     else:
         lines += [
-            f"* best {summary.metric or 'value'}: **{summary.best_value:.6g}** "
-            f"(trial {summary.best_trial_number})",
+            f"* best {summary.metric or 'value'}: **{best.value:.6g}** (trial {best.number})",
             "",
             "## Best configuration",
             "",
             "```json",
-            json.dumps(summary.best_params, indent=2, sort_keys=True, default=str),
+            json.dumps(best.params, indent=2, sort_keys=True, default=str),
             "```",
         ]
     if links:
@@ -217,21 +217,15 @@ def front_table(
     """The Pareto front as table rows (trial, each objective, params), or None for a study of
     one objective. The front plot is in the plots artifact (:mod:`hpo.front_plot`)."""
     study_id = study_id_of(storage, study_name)
-    directions = storage.get_study_directions(study_id)
-    if len(directions) < 2:
+    if len(storage.get_study_directions(study_id)) < 2:
         return None
-    senses: list[Direction] = [
-        "maximize" if d == optuna.study.StudyDirection.MAXIMIZE else "minimize" for d in directions
-    ]
-    names = optuna.Study(study_name=study_name, storage=storage).metric_names
-    names = names or [f"objective {i}" for i in range(len(directions))]
-    done = storage.get_all_trials(
-        study_id, deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
-    )
+    front = StudyClient(storage=storage).pareto_front(study_name)
     rows = []
-    for trial in pareto_front(done, senses):
+    for trial in front.trials:
         row: dict[str, Any] = {"trial": trial.number}
-        row.update({n: _readable(v) for n, v in zip(names, trial.values, strict=True)})
+        row.update(
+            {n: _readable(v) for n, v in zip(front.objectives, trial.values or (), strict=True)}
+        )
         row.update({k: _readable(v) for k, v in trial.params.items() if k not in row})
         rows.append(row)
     return rows
@@ -260,7 +254,7 @@ def publish_study(
     """Leaderboard table + best-config markdown artifacts for the current flow run."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-    summary = summarize_study(study_name, storage)
+    summary = StudyClient(storage=storage).summary(study_name)
     front = front_table(storage, study_name)
     if front is not None:  # several objectives: the front, not a best configuration
         create_table_artifact(

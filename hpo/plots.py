@@ -28,7 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpo.front_plot import front_png
 from hpo.search_spaces.schema import Direction
-from hpo.summary import study_id_of
+from hpo.study_setup import study_id_of
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

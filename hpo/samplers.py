@@ -4,7 +4,7 @@ A sampler factory takes the spec, the seed of the trial it suggests and the stud
 returns an Optuna sampler; :func:`build_sampler` wraps it so that every trial gets a sampler of
 its own stream (:mod:`hpo.sampler_streams`): parallel workers never repeat each other's draws.
 ``grid`` is special: the grid points are enqueued once by the coordinator (see
-:func:`hpo.studies.enqueue_grid`) and workers claim them as WAITING trials, because Optuna's
+:func:`hpo.study_setup.enqueue_grid`) and workers claim them as WAITING trials, because Optuna's
 ``GridSampler`` alone repeats points when several workers run at once. Every factory checks that
 it fits the space first, so a combination that cannot work (CMA-ES on a categorical-only space)
 fails before anything runs.

@@ -9,6 +9,7 @@ use :func:`hpo.store.engine.mask_url` to show where a store is.
 from __future__ import annotations
 
 import re
+import tomllib
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -213,11 +214,30 @@ class MonitoringSettings(BaseSettings):
 
 
 class PrefectEnv(BaseSettings):
-    """The one Prefect variable the service reads itself: is an API server chosen already?"""
+    """The Prefect variables the service reads itself: is an API server chosen already?"""
 
     model_config = SettingsConfigDict(env_prefix="PREFECT_", extra="ignore")
 
     api_url: str | None = Field(default=None, description="PREFECT_API_URL as the user set it.")
+    home: Path = Field(default=Path("~/.prefect"), description="PREFECT_HOME.")
+    profiles_path: Path | None = Field(default=None, description="PREFECT_PROFILES_PATH.")
+    profile: str | None = Field(default=None, description="PREFECT_PROFILE: the active profile.")
+
+    def chosen_api_url(self) -> str | None:
+        """The API the user chose: ``PREFECT_API_URL`` in the environment, else in the active
+        Prefect profile (``prefect config set PREFECT_API_URL=...``), else None. Read from the
+        profiles file without importing Prefect (this runs before Prefect is imported)."""
+        if self.api_url:
+            return self.api_url
+        path = (self.profiles_path or self.home / "profiles.toml").expanduser()
+        try:
+            profiles = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            return None  # no profiles file (Prefect's defaults), or one Prefect will complain of
+        active = self.profile or profiles.get("active") or "ephemeral"
+        table = profiles.get("profiles", {}).get(active, {})
+        url = table.get("PREFECT_API_URL") if isinstance(table, dict) else None
+        return url if isinstance(url, str) and url else None
 
 
 class HpoSettings(BaseSettings):

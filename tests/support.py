@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from hpo.store import get_storage
-from hpo.studies import StudyPlan, open_study
+from hpo.study_setup import StudyPlan, open_study
 from hpo.workers.trial_runner import WorkerIdentity, WorkerReport, run_worker
 
 T = TypeVar("T")

@@ -29,8 +29,9 @@ from hpo.objectives_spec import CONSTRAINTS_KEY, METRICS_ATTR, TrialValues, tria
 from hpo.search_spaces.schema import CategoricalParam, FloatParam, IntParam, SearchSpaceSpec
 from hpo.settings import HpoSettings, get_settings
 from hpo.storage import deferred_writes
+from hpo.storage.counts import StateCounts
 from hpo.store import get_storage, is_transient, retry_store
-from hpo.studies import StudyPlan, join_study
+from hpo.study_setup import StudyPlan, join_study
 from hpo.workers.devices import resolve_device
 from hpo.workers.heartbeat import Heartbeat
 from hpo.workers.interrupt import (
@@ -61,9 +62,8 @@ class WorkerReport(BaseModel):
     host: str
     device: str
     pool: str
-    completed: int
-    pruned: int
-    failed: int
+    #: The trials it ran, by final state (COMPLETE, PRUNED, FAIL).
+    counts: StateCounts
     stopped_because: str
     seconds: float
 
@@ -171,7 +171,9 @@ def run_worker(
         pool=identity.pool,
         stopped_because=reason,
         seconds=round(time.monotonic() - started, 3),
-        **tally,
+        counts=StateCounts(
+            complete=tally["completed"], pruned=tally["pruned"], fail=tally["failed"]
+        ),
     )
     logger.info("worker %s stopped: %s", identity.name, report)
     return report

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import bindparam, text
 
+from hpo.cli import startup
 from hpo.cli.server import use_local_server
 from hpo.compare.plan import ComparisonPlan, plan_comparison
 from hpo.compare.render import table_rows
@@ -161,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_flow(plan: ComparisonPlan, args: argparse.Namespace, threads: int) -> Any:
     from hpo.flows.compare import compare_flow
+
+    startup.settle()
 
     return compare_flow(
         spec=plan.spec,

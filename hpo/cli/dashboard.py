@@ -1,7 +1,7 @@
 """``hpo dashboard [--port] [--host]``: optuna-dashboard on the service's study store, in the
 foreground (Ctrl-C stops it). Needs the ``dashboard`` extra
 (``pip install 'prefect-hpo[dashboard]'``). Studies show their metric's name
-(``hpo.studies.open_study`` sets Optuna's metric names)."""
+(``hpo.study_setup.open_study`` sets Optuna's metric names)."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 
+from hpo.cli import startup
 from hpo.errors import HpoError
 from hpo.redaction import redact
 from hpo.settings import get_settings
@@ -51,6 +52,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def run() -> None:
+    """The ``hpo`` console script and ``python -m hpo``: :func:`main` in a process of its own,
+    with the collector tuned for a short-lived command (:mod:`hpo.cli.startup`)."""
+    startup.hold()
+    code = main()
+    startup.release()
+    sys.exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from hpo.cli.server import use_local_server
 
@@ -58,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     handler: Handler = args.handler
+    startup.settle()
     try:
         # Before Prefect is imported: a running local server, or Prefect's defaults.
         use_local_server()
@@ -83,4 +94,4 @@ def _redact(text: str) -> str:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()

@@ -6,14 +6,14 @@ import argparse
 import json
 from typing import Any
 
-from hpo.cli import tables
+from hpo.cli import startup, tables
 from hpo.cli.args import int_between
 from hpo.cli.server import use_local_server
 from hpo.cli.tables import Col
 from hpo.objectives_spec import refuse_several_objectives
 from hpo.promotions import registry
 from hpo.store import get_storage
-from hpo.summary import study_id_of
+from hpo.study_setup import study_id_of
 
 
 def register(sub: Any) -> None:
@@ -54,6 +54,8 @@ def promote(args: argparse.Namespace) -> int:
     refuse_several_objectives(f"study {args.study!r}", n_objectives)  # exit 2, no Prefect
     use_local_server(start=True)
     from hpo.flows.promote import promote_flow  # imports Prefect: after the server is chosen
+
+    startup.settle()
 
     promotion = promote_flow(
         study_name=args.study,

@@ -68,13 +68,14 @@ def status_command(args: argparse.Namespace) -> int:
 
 def use_local_server(*, start: bool = False) -> str | None:
     """Point this process at the local server when the user chose no Prefect API; returns the
-    API URL used (None: the user's own PREFECT_API_URL, or Prefect's ephemeral server).
+    API URL used (None: the user's own PREFECT_API_URL, from the environment or the active
+    Prefect profile, or Prefect's ephemeral server).
 
     Every command calls it before its handler (it only reads the server's state file);
     commands that run flows call it again with ``start`` once their input is checked and
     before Prefect is imported: a local server is then started when none runs (unless
     ``HPO_SERVER_AUTOSTART`` is false), so bad input never waits for a server to start."""
-    if PrefectEnv().api_url:
+    if PrefectEnv().chosen_api_url():  # the user's own server (environment or Prefect profile)
         apply_prefect_defaults()
         return None
     settings = get_settings()

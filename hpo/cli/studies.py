@@ -25,8 +25,8 @@ from hpo.query import (
     STUDY_STATES,
     Page,
     StudyClient,
-    StudyDetail,
     StudyInfo,
+    StudySummary,
     TrialRecord,
 )
 
@@ -244,8 +244,8 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_detail(d: StudyDetail) -> None:
-    metric = d.hpo_attrs.get("hpo.metric") or "value"  # what the value measures, when known
+def _print_detail(d: StudySummary) -> None:
+    metric = d.metric or "value"  # what the value measures, when known
     table = Table(title=f"study {d.study_name}", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")

@@ -18,6 +18,7 @@ from optuna.storages import RDBStorage
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from hpo.cli import startup
 from hpo.cli.server import use_local_server
 from hpo.errors import ConfigError
 from hpo.search_spaces.checks import check_spec
@@ -25,7 +26,7 @@ from hpo.search_spaces.loader import load_spec, resolve_spec_path
 from hpo.search_spaces.schema import MAX_SEED, MAX_TRIALS, check_study_name
 from hpo.settings import get_settings, sized_for_threads
 from hpo.store import get_storage, mask_url
-from hpo.studies import StudyPlan, check_resume
+from hpo.study_setup import StudyPlan, check_resume
 from hpo.workers.interrupt import request_stop, stop_requested
 
 MAX_WORKERS = 32
@@ -147,27 +148,28 @@ def run(args: argparse.Namespace) -> int:
         if poller is not None:
             poller.join()
     summary = result.summary
+    counts, best = summary.counts, summary.best_trial
     if stop_requested():
         print(
-            f"interrupted: study {plan.study_name!r} holds {summary.finished} of "
+            f"interrupted: study {plan.study_name!r} holds {counts.finished} of "
             f"{plan.n_trials} finished trials; run the same command again to resume it",
             file=sys.stderr,
         )
         _exit(130)
-    short = _shortfall(plan, summary.finished, result)
+    short = _shortfall(plan, counts.finished, result)
     if args.json:
         print(json.dumps(result.model_dump(mode="json"), indent=2))
     else:
         console.print(
-            f"finished: {summary.finished}/{plan.n_trials} "
-            f"(complete {summary.complete}, pruned {summary.pruned}, failed {summary.failed})"
+            f"finished: {counts.finished}/{plan.n_trials} "
+            f"(complete {counts.complete}, pruned {counts.pruned}, failed {counts.fail})"
         )
         if plan.spec.multi_objective:  # several objectives: a front, not one best trial
             print(f"Pareto front: hpo studies front {plan.study_name}")
-        elif summary.best_value is not None:
+        elif best is not None and best.value is not None:
             metric = plan.spec.metric or "value"
-            print(f"best {metric}: {summary.best_value:.6g} (trial {summary.best_trial_number})")
-            print("best params: " + json.dumps(summary.best_params, sort_keys=True))
+            print(f"best {metric}: {best.value:.6g} (trial {best.number})")
+            print("best params: " + json.dumps(best.params, sort_keys=True))
     if short is not None:  # exit 0 promises N finished trials: anything else says what is missing
         print(f"error: {short}", file=sys.stderr)
         return 1
@@ -256,6 +258,7 @@ def _run_flow(plan: StudyPlan, args: argparse.Namespace, on_pools: bool) -> Any:
         if on_pools:
             from hpo.flows.tune_pools import tune_on_pools_flow
 
+            startup.settle()
             return tune_on_pools_flow(
                 **common, cpu_workers=args.cpu_workers, gpu_workers=args.gpu_workers
             )
@@ -263,6 +266,7 @@ def _run_flow(plan: StudyPlan, args: argparse.Namespace, on_pools: bool) -> Any:
 
         from hpo.flows.tune import tune_flow
 
+        startup.settle()
         runner: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=args.workers)
         # Prefect types task_runner as TaskRunner[PrefectFuture]; its thread runner does not fit.
         flow = tune_flow.with_options(task_runner=runner)  # type: ignore[arg-type]

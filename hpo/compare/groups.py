@@ -41,7 +41,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from hpo.errors import StoreStateError
 from hpo.store import LOCK_NAMESPACE, SCHEMA_LOCK, get_storage
-from hpo.studies import effective_direction, spec_hash
+from hpo.study_setup import effective_direction, spec_hash
 
 if TYPE_CHECKING:
     from hpo.compare.models import ComparisonReport

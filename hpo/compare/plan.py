@@ -1,5 +1,5 @@
-"""Planning a comparison: (samplers x seeds) -> one :class:`~hpo.studies.StudyPlan` each, checked
-before anything runs, with fair budgets.
+"""Planning a comparison: (samplers x seeds) -> one :class:`~hpo.study_setup.StudyPlan` each,
+checked before anything runs, with fair budgets.
 
 Fair budgets. Every sampler gets the same budget N of finished trials, except grid, whose size G
 is fixed by the spec:
@@ -40,7 +40,7 @@ from hpo.objectives_spec import refuse_several_objectives
 from hpo.samplers import build_sampler
 from hpo.search_spaces.checks import check_spec
 from hpo.search_spaces.schema import CategoricalParam, SearchSpaceSpec
-from hpo.studies import StudyPlan
+from hpo.study_setup import StudyPlan
 
 MAX_STUDIES = 200
 _GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,119}$")

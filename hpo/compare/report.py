@@ -24,7 +24,7 @@ from hpo.compare.plan import ComparisonPlan
 from hpo.compare.stats import bootstrap_gap_ci, holm, mann_whitney_p, min_p_value, sign_test_p
 from hpo.compare.traces import RunTrace
 from hpo.compare.verdict import verdict_text
-from hpo.studies import effective_direction, spec_hash
+from hpo.study_setup import effective_direction, spec_hash
 
 
 def known_optimum(objective: str, direction: str) -> float | None:

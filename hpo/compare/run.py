@@ -19,7 +19,7 @@ from hpo.compare.report import build_report
 from hpo.compare.traces import load_traces
 from hpo.settings import HpoSettings, get_settings, sized_for_threads
 from hpo.store import get_storage
-from hpo.studies import open_study
+from hpo.study_setup import open_study
 from hpo.workers.trial_runner import WorkerIdentity, WorkerReport, default_worker_name, run_worker
 
 

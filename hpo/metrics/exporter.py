@@ -33,7 +33,7 @@ from sqlalchemy import Connection, text
 from hpo.query import StudyClient
 from hpo.query import trials as _trials
 from hpo.query.meta import study_meta
-from hpo.query.studies import glob_to_like
+from hpo.query.summaries import glob_to_like
 
 #: How many of a study's latest trials the trials-per-minute figure looks at.
 RECENT_WINDOW = 1000

@@ -20,8 +20,7 @@ from hpo.promotions.gate import decide
 from hpo.promotions.lineage import code_version, dataset_fingerprint
 from hpo.search_spaces.schema import SearchSpaceSpec
 from hpo.settings import HpoSettings, get_settings
-from hpo.studies import effective_direction
-from hpo.summary import study_id_of
+from hpo.study_setup import effective_direction, study_id_of
 from hpo.workers.reevaluate import reevaluate
 
 

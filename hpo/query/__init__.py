@@ -24,11 +24,12 @@ from hpo.query.models import (
     Page,
     SortKey,
     StateCounts,
-    StudyDetail,
     StudyInfo,
     StudyState,
+    StudySummary,
     TrialRecord,
     TrialStateName,
+    WorkerTally,
 )
 
 __all__ = [
@@ -44,9 +45,10 @@ __all__ = [
     "SortKey",
     "StateCounts",
     "StudyClient",
-    "StudyDetail",
     "StudyInfo",
     "StudyState",
+    "StudySummary",
     "TrialRecord",
     "TrialStateName",
+    "WorkerTally",
 ]

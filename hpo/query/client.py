@@ -26,13 +26,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import optuna
 from pydantic import SecretStr
 from sqlalchemy import Connection, inspect
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from hpo.query import studies as _studies
+from hpo.query import summaries as _summaries
 from hpo.query import trials as _trials
-from hpo.query.duplicates import audit_duplicates
 from hpo.query.export import ExportFormat, write_export
 from hpo.query.filters import (
     ParamCondition,
@@ -48,10 +48,11 @@ from hpo.query.meta import StudyMeta, param_names, study_meta
 from hpo.query.models import (
     Importances,
     Page,
-    StudyDetail,
     StudyInfo,
     StudyState,
+    StudySummary,
     TrialRecord,
+    WorkerTally,
     check_page,
 )
 from hpo.settings import DatabaseSettings, HpoSettings
@@ -66,11 +67,19 @@ class StudyClient:
     """Read-only queries over the study store.
 
     ``StudyClient()`` uses the process settings (``HPO_DATABASE_URL``, or the embedded server);
-    ``StudyClient.from_url("postgresql://...")`` a given store.
+    ``StudyClient.from_url("postgresql://...")`` a given store; ``StudyClient(storage=s)`` a
+    storage the caller holds.
     """
 
-    def __init__(self, settings: HpoSettings | None = None) -> None:
-        self._storage = get_storage(settings)
+    def __init__(
+        self,
+        settings: HpoSettings | None = None,
+        *,
+        storage: optuna.storages.RDBStorage | None = None,
+    ) -> None:
+        """``storage``: a storage the caller already holds (a flow's own, sized for its
+        workers), whose engine the client then shares; ``settings`` are not read then."""
+        self._storage = storage if storage is not None else get_storage(settings)
 
     @classmethod
     def from_url(cls, url: str) -> StudyClient:
@@ -116,7 +125,7 @@ class StudyClient:
         """
         check_page(limit, offset, max_limit=1_000)
         with self._read() as conn:
-            return _studies.list_studies(
+            return _summaries.list_studies(
                 conn,
                 name=name,
                 sampler=sampler,
@@ -128,33 +137,18 @@ class StudyClient:
                 offset=offset,
             )
 
-    def summary(self, study_name: str) -> StudyDetail:
-        """The study at a glance: counts by state, best trial, timing, pace, devices, and its
-        ``hpo.*`` attributes, all from one snapshot."""
+    def summary(self, study_name: str) -> StudySummary:
+        """The study at a glance: counts by state, what the value measures, the best trial,
+        timing, pace, devices, and its ``hpo.*`` attributes, all from one snapshot."""
         with self._read() as conn:
-            meta = study_meta(conn, study_name, max_buckets=_trials.MAX_BUCKETS)
-            info = _studies.study_info(conn, meta)
-            best = _trials.fetch_best(conn, meta) if len(meta.directions) == 1 else None
-            attrs = _studies.hpo_attrs(conn, meta.study_id)
-            last = _studies.last_completion(conn, meta.study_id)
-            device_mix = _studies.devices(conn, meta.study_id)
-            audit = audit_duplicates(conn, meta.study_id)
-        per_minute = None
-        if info.started_at is not None and last is not None and last > info.started_at:
-            minutes = (last - info.started_at).total_seconds() / 60.0
-            per_minute = info.counts.finished / minutes
-        return StudyDetail(
-            **info.model_dump(),
-            best_trial=best,
-            first_trial_at=info.started_at,
-            last_trial_at=last,
-            trials_per_minute=per_minute,
-            devices=device_mix,
-            spec_hash=attrs.get("hpo.spec_hash"),
-            hpo_attrs=attrs,
-            duplicate_params=audit.duplicates,
-            retried_trials=audit.retries,
-        )
+            return _summaries.study_summary(conn, study_name)
+
+    def trials_by_worker(self, study_name: str) -> list[WorkerTally]:
+        """The study's trials by the worker that ran them (with its pool, host and device), by
+        state; trials without a ``worker`` user attribute are left out. One query."""
+        with self._read() as conn:
+            meta = study_meta(conn, study_name)
+            return _summaries.trials_by_worker(conn, meta.study_id)
 
     # -- trials ----------------------------------------------------------------------------
 
@@ -275,7 +269,7 @@ class StudyClient:
         )
         with self._read() as conn:
             meta = study_meta(conn, study_name)
-            columns = _studies.trial_columns(conn, meta.study_id)
+            columns = _summaries.trial_columns(conn, meta.study_id)
         return write_export(Path(path), format, records, columns)
 
     def to_dataframe(

@@ -79,9 +79,15 @@ class StudyInfo(BaseModel):
         return self.counts.total
 
 
-class StudyDetail(StudyInfo):
-    """A study summary: the listing fields plus the best trial, pace, devices and lineage."""
+class StudySummary(StudyInfo):
+    """A study at a glance: the listing fields plus what the study measures, its best trial,
+    pace, devices and lineage (``StudyClient.summary``; the tune flows return it too)."""
 
+    metric: str | None = Field(
+        default=None,
+        description="The `hpo.metric` study attribute: what the value measures (the spec's "
+        "metric, e.g. `roc_auc`); None for a plain objective.",
+    )
     best_trial: TrialRecord | None = Field(description="None until a trial is COMPLETE.")
     first_trial_at: datetime | None = Field(description="Start of the first trial.")
     last_trial_at: datetime | None = Field(description="Completion of the latest finished trial.")
@@ -105,6 +111,19 @@ class StudyDetail(StudyInfo):
         description="Finished retries of trials whose worker died (`failed_trial` system "
         "attribute): the one repeat the service makes on purpose.",
     )
+
+
+class WorkerTally(BaseModel):
+    """Trials of one study that one worker ran, by state, with where it ran (the ``worker``,
+    ``pool``, ``host`` and ``device`` user attributes a worker sets on the trials it claims)."""
+
+    model_config = _FROZEN
+
+    worker: str
+    pool: str | None
+    host: str | None
+    device: str | None
+    counts: StateCounts
 
 
 class Importances(BaseModel):

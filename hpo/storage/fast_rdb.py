@@ -24,7 +24,7 @@ instead, so errors are exactly Optuna's (``KeyError``, ``UpdateFinishedTrialErro
 Thread safety: one instance serves every thread of a process (caches under a lock). Optuna wraps
 any ``RDBStorage`` in its ``_CachedStorage`` when given one; ``DirectStorage`` (``direct.py``) is
 the same storage behind a view Optuna does not wrap (``hpo.storage.optuna_storage`` builds it,
-``hpo.studies`` uses it), so the caches here are the only ones.
+``hpo.study_setup`` uses it), so the caches here are the only ones.
 """
 
 from __future__ import annotations

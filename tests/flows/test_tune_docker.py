@@ -203,7 +203,7 @@ def test_the_kubernetes_job_command_starts_a_trial_worker_in_the_image(
 
     from hpo.search_spaces.loader import load_spec
     from hpo.store import get_storage
-    from hpo.studies import StudyPlan, open_study
+    from hpo.study_setup import StudyPlan, open_study
     from tests.infra.test_kubernetes import render
 
     study = f"k8s-{uuid.uuid4().hex[:8]}"

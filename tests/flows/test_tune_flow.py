@@ -9,6 +9,8 @@ from prefect.client.orchestration import get_client
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from hpo.flows.tune import tune_flow
+from hpo.monitoring import artifact_key
+from hpo.query import StateCounts, StudyClient, StudySummary
 from hpo.search_spaces.loader import parse_spec
 from hpo.store import get_storage
 
@@ -27,12 +29,17 @@ def test_tune_flow_fans_out_and_reports(prefect_server: None, pg_url: str, study
     )
     assert state.is_completed()
     result = state.result()
-    assert result.summary.complete == 15
-    assert result.summary.best_value is not None
-    assert len(result.workers) == 3
-    assert sum(w.completed for w in result.workers) == 15
     study = optuna.load_study(study_name=study_name, storage=get_storage())
     assert Counter(t.state.name for t in study.trials) == Counter({"COMPLETE": 15})
+    # The flow returns the query API's summary, the one `hpo studies show` prints.
+    summary = result.summary
+    assert isinstance(summary, StudySummary)
+    assert summary == StudyClient().summary(study_name)
+    assert summary.counts == StateCounts(complete=15) and summary.state == "finished"
+    assert summary.best_trial is not None and summary.best_trial.number == study.best_trial.number
+    assert summary.best_trial.value == study.best_value and summary.metric is None
+    assert len(result.workers) == 3
+    assert sum(w.counts.complete for w in result.workers) == 15
 
     # The run is visible on the Prefect server: one flow run, one task run per worker.
     import anyio
@@ -52,3 +59,20 @@ def test_tune_flow_fans_out_and_reports(prefect_server: None, pg_url: str, study
     assert [n for n in task_names if "worker" in n] == [
         f"{study_name}-worker-{i}" for i in range(3)
     ]
+
+    # The best-config artifact shows that summary.
+    async def best_config() -> str:
+        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+        async with get_client() as client:
+            (artifact,) = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    key=ArtifactFilterKey(any_=[artifact_key("best-config", study_name)])
+                )
+            )
+            return str(artifact.data)
+
+    markdown = anyio.run(best_config)
+    assert "finished: **15** / 15 (complete 15, pruned 0, failed 0)" in markdown
+    assert f"best value: **{study.best_value:.6g}** (trial {study.best_trial.number})" in markdown
+    assert f'"x": {study.best_params["x"]}' in markdown

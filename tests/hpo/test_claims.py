@@ -17,7 +17,7 @@ from hpo.search_spaces.loader import parse_spec
 from hpo.settings import DatabaseSettings, HpoSettings, WorkerSettings
 from hpo.storage import FastRDBStorage, optuna_storage
 from hpo.store import get_storage
-from hpo.studies import StudyPlan, open_study
+from hpo.study_setup import StudyPlan, open_study
 from hpo.workers.trial_runner import WorkerIdentity, WorkerReport, run_worker
 
 SPACE = {
@@ -70,7 +70,7 @@ def test_exact_budget_with_the_fast_store(pg_url: str, study_name: str, sampler:
     plan = _plan(study_name, "tests.objectives_fixture:sleepy", 24, sampler=sampler)
     reports = _run(plan, [_settings(pg_url)] * 6)
     assert _states(pg_url, study_name) == Counter({"COMPLETE": 24})
-    assert sum(r.completed for r in reports) == 24
+    assert sum(r.counts.complete for r in reports) == 24
     assert {r.stopped_because for r in reports} == {"budget reached"}
 
 
@@ -79,7 +79,7 @@ def test_exact_budget_with_fast_and_stock_workers_together(pg_url: str, study_na
     settings = [_settings(pg_url, fast=True)] * 3 + [_settings(pg_url, fast=False)] * 3
     reports = _run(plan, settings)
     assert _states(pg_url, study_name) == Counter({"COMPLETE": 30})
-    assert all(r.completed > 0 for r in reports)  # both kinds of worker took part
+    assert all(r.counts.complete > 0 for r in reports)  # both kinds of worker took part
     trials = optuna.load_study(study_name=study_name, storage=pg_url).trials
     assert sorted(t.number for t in trials) == list(range(30))  # numbered once each
 
@@ -130,7 +130,7 @@ def test_stale_trial_is_failed_and_retried_by_a_fast_claim(pg_url: str, study_na
     retried = [t for t in trials if t.system_attrs.get("failed_trial") == dead.number]
     assert len(retried) == 1 and retried[0].state.name == "COMPLETE"
     assert retried[0].params == trials[dead.number].params
-    assert report.completed == 3
+    assert report.counts.complete == 3
 
 
 def test_claim_counts_agree_with_the_exact_count(pg_url: str, study_name: str) -> None:

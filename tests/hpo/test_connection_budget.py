@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from hpo.search_spaces.loader import parse_spec
 from hpo.settings import DatabaseSettings, HpoSettings
 from hpo.store import dispose_storages, get_storage, libpq_url
-from hpo.studies import StudyPlan, open_study
+from hpo.study_setup import StudyPlan, open_study
 
 N_PROCESSES = 32
 N_TRIALS = 96
@@ -43,7 +43,7 @@ def _worker(url: str, app: str, study_name: str, index: int) -> int:
     report = run_worker(
         _plan(study_name), WorkerIdentity(name=f"p{index}"), settings=_settings(url, app)
     )
-    return report.completed
+    return report.counts.complete
 
 
 @pytest.mark.slow

@@ -7,14 +7,6 @@ from hpo.fanout import FINAL_STATES, Decision, WorkerRun, budget_taken, fell_sho
 from hpo.storage.counts import StateCounts
 
 
-def counts(
-    complete: int = 0, pruned: int = 0, running: int = 0, waiting: int = 0, failed: int = 0
-) -> StateCounts:
-    return StateCounts(
-        running=running, complete=complete, pruned=pruned, fail=failed, waiting=waiting
-    )
-
-
 def run(state: str, index: int = 0, pool: str = "cpu", relaunched: bool = False) -> WorkerRun:
     return WorkerRun(f"run-{index}", pool, index, state, relaunched)
 
@@ -25,21 +17,21 @@ def test_final_states_are_the_ones_a_run_never_leaves() -> None:
 
 
 def test_budget_taken_counts_finished_trials_only() -> None:
-    assert budget_taken(counts(complete=7, pruned=3), 10, grid=False)
-    assert not budget_taken(counts(complete=7, pruned=2, failed=5, running=1), 10, grid=False)
+    assert budget_taken(StateCounts(complete=7, pruned=3), 10, grid=False)
+    assert not budget_taken(StateCounts(complete=7, pruned=2, fail=5, running=1), 10, grid=False)
 
 
 def test_grid_budget_is_taken_when_nothing_is_left_to_hand_out() -> None:
-    assert budget_taken(counts(complete=4), 10, grid=True)  # grid smaller than the budget
-    assert not budget_taken(counts(complete=4, waiting=2), 10, grid=True)
-    assert not budget_taken(counts(complete=4, running=1), 10, grid=True)
-    assert not budget_taken(counts(complete=4), 10, grid=False)
+    assert budget_taken(StateCounts(complete=4), 10, grid=True)  # grid smaller than the budget
+    assert not budget_taken(StateCounts(complete=4, waiting=2), 10, grid=True)
+    assert not budget_taken(StateCounts(complete=4, running=1), 10, grid=True)
+    assert not budget_taken(StateCounts(complete=4), 10, grid=False)
 
 
 def test_live_runs_and_no_budget_taken_mean_wait() -> None:
     decision = supervise(
         [run("RUNNING", 0), run("SCHEDULED", 1)],
-        counts(complete=3, running=2),
+        StateCounts(complete=3, running=2),
         10,
         grid=False,
         relaunches_left=3,
@@ -52,7 +44,7 @@ def test_a_crashed_run_is_replaced_once_and_a_failed_one_never() -> None:
     crashed, failed, live = run("CRASHED", 0), run("FAILED", 1), run("RUNNING", 2)
     decision = supervise(
         [crashed, failed, live],
-        counts(complete=3, running=1),
+        StateCounts(complete=3, running=1),
         10,
         grid=False,
         relaunches_left=3,
@@ -62,7 +54,7 @@ def test_a_crashed_run_is_replaced_once_and_a_failed_one_never() -> None:
     # The flow marks it relaunched: the next look does not replace it again.
     again = supervise(
         [run("CRASHED", 0, relaunched=True), failed, live],
-        counts(complete=4, running=1),
+        StateCounts(complete=4, running=1),
         10,
         grid=False,
         relaunches_left=2,
@@ -73,16 +65,17 @@ def test_a_crashed_run_is_replaced_once_and_a_failed_one_never() -> None:
 
 def test_relaunches_stop_at_the_limit() -> None:
     runs = [run("CRASHED", i) for i in range(3)] + [run("RUNNING", 3)]
+    one_running = StateCounts(running=1)
     decision = supervise(
-        runs, counts(running=1), 10, grid=False, relaunches_left=2, seconds_since_budget_taken=None
+        runs, one_running, 10, grid=False, relaunches_left=2, seconds_since_budget_taken=None
     )
     assert [r.index for r in decision.relaunch] == [0, 1]
     spent = supervise(
-        runs, counts(running=1), 10, grid=False, relaunches_left=0, seconds_since_budget_taken=None
+        runs, one_running, 10, grid=False, relaunches_left=0, seconds_since_budget_taken=None
     )
     assert spent == Decision()
     negative = supervise(
-        runs, counts(running=1), 10, grid=False, relaunches_left=-1, seconds_since_budget_taken=None
+        runs, one_running, 10, grid=False, relaunches_left=-1, seconds_since_budget_taken=None
     )
     assert negative.relaunch == []
 
@@ -90,7 +83,7 @@ def test_relaunches_stop_at_the_limit() -> None:
 def test_every_run_ended_short_of_the_budget_ends_the_supervision() -> None:
     decision = supervise(
         [run("FAILED", 0), run("CRASHED", 1, relaunched=True), run("COMPLETED", 2)],
-        counts(complete=4, failed=2),
+        StateCounts(complete=4, fail=2),
         10,
         grid=False,
         relaunches_left=3,
@@ -102,7 +95,7 @@ def test_every_run_ended_short_of_the_budget_ends_the_supervision() -> None:
     crashed = run("CRASHED", 1)
     retry = supervise(
         [run("FAILED", 0), crashed],
-        counts(complete=4),
+        StateCounts(complete=4),
         10,
         grid=False,
         relaunches_left=1,
@@ -114,7 +107,7 @@ def test_every_run_ended_short_of_the_budget_ends_the_supervision() -> None:
 def test_budget_taken_and_every_run_final_is_done() -> None:
     decision = supervise(
         [run("COMPLETED", 0), run("CRASHED", 1)],
-        counts(complete=10),
+        StateCounts(complete=10),
         10,
         grid=False,
         relaunches_left=3,
@@ -127,7 +120,7 @@ def test_budget_taken_lingers_then_cancels_silent_runs() -> None:
     silent, done = run("RUNNING", 0), run("COMPLETED", 1)
     waiting = supervise(
         [silent, done],
-        counts(complete=10, running=1),
+        StateCounts(complete=10, running=1),
         10,
         grid=False,
         relaunches_left=3,
@@ -137,7 +130,7 @@ def test_budget_taken_lingers_then_cancels_silent_runs() -> None:
     assert waiting == Decision()
     cancel = supervise(
         [silent, done],
-        counts(complete=10, running=1),
+        StateCounts(complete=10, running=1),
         10,
         grid=False,
         relaunches_left=3,
@@ -151,7 +144,7 @@ def test_budget_taken_lingers_then_cancels_silent_runs() -> None:
 def test_grid_exhausted_ends_like_a_taken_budget() -> None:
     decision = supervise(
         [run("COMPLETED", 0)],
-        counts(complete=6),
+        StateCounts(complete=6),
         10,
         grid=True,
         relaunches_left=3,

@@ -17,7 +17,7 @@ from hpo.infra.processes import pid_alive
 from hpo.search_spaces.loader import parse_spec
 from hpo.settings import get_settings
 from hpo.store import get_storage
-from hpo.studies import StudyPlan, open_study
+from hpo.study_setup import StudyPlan, open_study
 from hpo.workers.trial_runner import WorkerIdentity, run_worker
 
 SPACE = {"x": {"type": "float", "low": -3.0, "high": 5.0}}
@@ -71,7 +71,7 @@ def test_dead_local_worker_is_reaped_at_once(pg_url: str, study_name: str) -> No
     retried = [t for t in trials if t.system_attrs.get("failed_trial") == orphan.number]
     assert len(retried) == 1 and retried[0].state.name == "COMPLETE"
     assert retried[0].params == {"x": 4.5}  # the same params, run again
-    assert report.completed == 4 and report.stopped_because == "budget reached"
+    assert report.counts.complete == 4 and report.stopped_because == "budget reached"
 
 
 def test_budget_waits_for_a_silent_lease(
@@ -98,7 +98,7 @@ def test_budget_waits_for_a_silent_lease(
     assert [t.params for t in trials if t.system_attrs.get("failed_trial") == orphan.number] == [
         {"x": -2.5}
     ]
-    assert report.completed == 3
+    assert report.counts.complete == 3
 
 
 def test_objective_cannot_end_the_worker(pg_url: str, study_name: str) -> None:
@@ -121,7 +121,7 @@ def test_objective_cannot_end_the_worker(pg_url: str, study_name: str) -> None:
     }
     assert len(reasons) == 2  # both happened (x is uniform on [-3, 5]; seed 3 draws both)
     assert sum(t.state.name == "COMPLETE" for t in trials) == 12
-    assert report.completed == 12 and report.failed == sum(reasons.values())
+    assert report.counts.complete == 12 and report.counts.fail == sum(reasons.values())
 
 
 def test_ctrl_c_in_the_main_thread_fails_the_trial_and_stops(pg_url: str, study_name: str) -> None:

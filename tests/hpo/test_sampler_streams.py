@@ -16,7 +16,7 @@ from scipy.stats import qmc  # type: ignore[import-untyped]
 from hpo.sampler_streams import TrialSeededSampler, trial_seed
 from hpo.search_spaces.loader import load_spec, parse_spec
 from hpo.store import get_storage
-from hpo.studies import StudyPlan
+from hpo.study_setup import StudyPlan
 from tests.support import run_workers
 
 SLEEPY_BRANIN = "tests.objectives_fixture:sleepy_branin"

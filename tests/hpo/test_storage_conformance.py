@@ -1,5 +1,5 @@
 """Optuna's own storage conformance suite (``optuna.testing.pytest_storages.StorageTestCase``)
-against PostgreSQL, for the fast store as Optuna gets it from ``hpo.studies``: the direct view,
+against PostgreSQL, for the fast store as Optuna gets it from ``hpo.study_setup``: the direct view,
 which delegates every call to the ``FastRDBStorage`` (so the suite runs the storage's own code;
 running it on the storage itself as well doubled the time and covered nothing more). Stock
 ``RDBStorage`` passes it too (Optuna's own CI).

@@ -13,7 +13,7 @@ import pytest
 
 from hpo.search_spaces.loader import parse_spec
 from hpo.store import get_storage
-from hpo.studies import StudyPlan, open_study
+from hpo.study_setup import StudyPlan, open_study
 from hpo.workers import interrupt
 from hpo.workers.trial_runner import WorkerIdentity, run_worker
 
@@ -39,7 +39,7 @@ def test_timeout_cuts_a_trial_that_never_returns(pg_url: str, study_name: str) -
     started = time.monotonic()
     report = run_worker(plan, WorkerIdentity(name="w0"), deadline=time.time() + 1.5)
     assert time.monotonic() - started < 60  # the trial alone would sleep an hour
-    assert report.stopped_because == "timeout" and report.failed == 1
+    assert report.stopped_because == "timeout" and report.counts.fail == 1
     (trial,) = optuna.load_study(study_name=study_name, storage=get_storage()).trials
     assert trial.state.name == "FAIL"
     assert trial.system_attrs["fail_reason"] == (
@@ -54,6 +54,6 @@ def test_stop_request_cuts_a_reporting_trial_and_ends_the_worker(
     open_study(plan, get_storage())
     threading.Timer(1.0, interrupt.request_stop).start()
     report = run_worker(plan, WorkerIdentity(name="w0"))
-    assert report.stopped_because == "interrupted" and report.failed == 1
+    assert report.stopped_because == "interrupted" and report.counts.fail == 1
     (trial,) = optuna.load_study(study_name=study_name, storage=get_storage()).trials
     assert trial.system_attrs["fail_reason"] == "interrupted (Ctrl-C)"

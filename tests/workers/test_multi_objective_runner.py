@@ -15,7 +15,7 @@ import pytest
 
 from hpo.search_spaces.loader import parse_spec
 from hpo.store import get_storage
-from hpo.studies import StudyPlan
+from hpo.study_setup import StudyPlan
 from tests.support import run_workers
 
 SPACE = {"x": {"type": "float", "low": 0.0, "high": 1.0}}

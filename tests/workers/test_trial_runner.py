@@ -11,7 +11,7 @@ import pytest
 
 from hpo.search_spaces.loader import parse_spec
 from hpo.store import get_storage
-from hpo.studies import StudyPlan, open_study
+from hpo.study_setup import StudyPlan, open_study
 from hpo.workers.trial_runner import WorkerIdentity, run_worker
 from tests.support import run_workers
 
@@ -38,9 +38,9 @@ def test_exact_budget_with_parallel_workers(pg_url: str, study_name: str, sample
     plan = _plan(study_name, "tests.objectives_fixture:sleepy", n_trials=24, sampler=sampler)
     reports = run_workers(plan, workers=4)
     assert _states(study_name) == Counter({"COMPLETE": 24})
-    assert sum(r.completed for r in reports) == 24
+    assert sum(r.counts.complete for r in reports) == 24
     assert {r.stopped_because for r in reports} == {"budget reached"}
-    assert len([r for r in reports if r.completed > 0]) >= 2  # the work really was shared
+    assert len([r for r in reports if r.counts.complete > 0]) >= 2  # the work really was shared
 
 
 def test_trials_record_where_they_ran(pg_url: str, study_name: str) -> None:
@@ -151,7 +151,7 @@ def test_stale_trial_is_failed_and_retried(pg_url: str, study_name: str) -> None
     assert retried[0].state.name == "COMPLETE"
     assert retried[0].params == trials[dead.number].params
     assert retried[0].system_attrs["retry_history"] == [dead.number]
-    assert report.completed == 3
+    assert report.counts.complete == 3
     # The audit counts the retry apart: it is no duplicate.
     from hpo.query import StudyClient
 

@@ -19,7 +19,7 @@ from hpo.cli.main import main
 from hpo.search_spaces.loader import load_spec
 from hpo.settings import DatabaseSettings, HpoSettings
 from hpo.store import get_storage, mask_url
-from hpo.studies import StudyPlan, open_study
+from hpo.study_setup import StudyPlan, open_study
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -177,3 +177,34 @@ def test_bad_input_never_waits_for_a_server(tmp_path: Path, pg_url: str) -> None
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.startswith("error: ") and "started the local" not in proc.stderr
     assert not (tmp_path / "server").exists() or not any((tmp_path / "server").iterdir())
+
+
+def test_an_api_url_in_the_active_prefect_profile_is_the_users_choice(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """`prefect config set PREFECT_API_URL=...` chose a server: the commands use it (Prefect
+    resolves the profile) and never point the process at, or start, a local server."""
+    env = _env(tmp_path / "server", pg_url)
+    home = Path(env["PREFECT_HOME"])
+    home.mkdir(parents=True)
+    (home / "profiles.toml").write_text(
+        'active = "team"\n[profiles.team]\nPREFECT_API_URL = "http://prefect.team.example/api"\n'
+    )
+    code = (
+        "import os\n"
+        "from hpo.cli.server import use_local_server\n"
+        "print(use_local_server(start=True), os.environ.get('PREFECT_API_URL'))\n"
+        "from prefect.settings import PREFECT_API_URL\n"
+        "print(PREFECT_API_URL.value())\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["None", "None", "http://prefect.team.example/api"]
+    assert not (tmp_path / "server" / "server.json").exists(), "a local server was started"
+    # The same profile without the URL: the local server is the choice again (autostart on).
+    (home / "profiles.toml").write_text('active = "team"\n[profiles.team]\n')
+    from hpo.settings import PrefectEnv
+
+    assert PrefectEnv(home=home).chosen_api_url() is None

@@ -81,6 +81,7 @@ def test_show_names_the_metric(capsys: pytest.CaptureFixture[str], pg_url: str) 
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
     code, out, _ = run(capsys, "studies", "show", study.study_name)
     assert code == 0 and "best roc_auc" in out and "best value" not in out
+    assert run_json(capsys, "studies", "show", study.study_name)["metric"] == "roc_auc"
 
 
 def test_trials(capsys: pytest.CaptureFixture[str], studies: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@ that stock Optuna reads."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 import yaml
 
 from hpo.cli.main import main
+from hpo.query import StudyClient
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -234,7 +236,7 @@ def test_a_short_study_exits_1_saying_what_is_missing(
         )
     )
     proc = _hpo(
-        "tune", str(spec), "--study", study_name, "--no-progress",
+        "tune", str(spec), "--study", study_name, "--json",
         env={"PREFECT_HOME": str(tmp_path / "prefect")},
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr[-3000:]
@@ -243,6 +245,16 @@ def test_a_short_study_exits_1_saying_what_is_missing(
         "(budget.max_failed_trials)); run the same command again to resume it\n"
     ) in proc.stderr
     assert "Traceback" not in proc.stderr
+    # --json prints the flow's result: the study summary of `hpo studies show --json`.
+    result = json.loads(proc.stdout)
+    summary = result["summary"]
+    assert summary == json.loads(StudyClient().summary(study_name).model_dump_json())
+    assert summary["counts"] == {"running": 0, "waiting": 0, "complete": 0, "pruned": 0, "fail": 2}
+    assert summary["state"] == "stopped" and summary["best_trial"] is None
+    assert summary["n_trials_budget"] == 3 and summary["metric"] is None
+    (worker,) = result["workers"]  # what the one in-process worker ran, in the same counts
+    assert worker["counts"] == summary["counts"]
+    assert "budget.max_failed_trials" in worker["stopped_because"]
 
 
 def test_every_command_is_registered_by_its_module() -> None:

@@ -26,7 +26,7 @@ from hpo.cli.metrics import serve_command
 from hpo.search_spaces.loader import parse_spec
 from hpo.settings import DatabaseSettings, HpoSettings, get_settings
 from hpo.store import get_storage
-from hpo.studies import StudyPlan, open_study
+from hpo.study_setup import StudyPlan, open_study
 from hpo.workers.trial_runner import WorkerIdentity, run_worker
 
 N_TRIALS = 6
@@ -133,7 +133,7 @@ def test_prometheus_scrapes_the_store_during_a_run(
     storage = get_storage(settings)
     open_study(plan, storage)
     report = run_worker(plan, WorkerIdentity(name="metrics-w0", pool="cpu"), settings=settings)
-    assert report.completed == N_TRIALS and report.pool == "cpu"
+    assert report.counts.complete == N_TRIALS and report.pool == "cpu"
 
     study = optuna.load_study(study_name=study_name, storage=storage)
     finished = _eventually(

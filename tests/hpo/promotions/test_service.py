@@ -15,7 +15,7 @@ from hpo.promotions.service import promote_best
 from hpo.query import StudyClient
 from hpo.search_spaces.loader import parse_spec
 from hpo.store import get_storage
-from hpo.studies import StudyPlan, open_study
+from hpo.study_setup import StudyPlan, open_study
 from hpo.workers.trial_runner import WorkerIdentity, run_worker
 
 

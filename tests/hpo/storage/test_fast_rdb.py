@@ -25,7 +25,7 @@ from hpo.search_spaces.loader import parse_spec
 from hpo.storage import FastRDBStorage, optuna_storage
 from hpo.storage.sql import statement_count
 from hpo.store import get_storage
-from hpo.studies import StudyPlan, open_study
+from hpo.study_setup import StudyPlan, open_study
 from hpo.workers.trial_runner import WorkerIdentity, run_worker
 from tests.hpo.storage.conftest import settings_for
 

@@ -10,7 +10,7 @@ import pytest
 
 from hpo.search_spaces.loader import parse_spec
 from hpo.store import get_storage
-from hpo.studies import StudyPlan, open_study
+from hpo.study_setup import StudyPlan, open_study
 from hpo.workers.trial_runner import WorkerIdentity, run_worker
 
 
@@ -49,8 +49,8 @@ def test_pruners_named_in_the_spec_prune_xgboost_trials(
     report = run_worker(plan, WorkerIdentity(name="w"))
     study = optuna.load_study(study_name=study_name, storage=pg_url)
     pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
-    assert report.pruned == len(pruned) > 0
-    assert report.completed + report.pruned == 16
+    assert report.counts.pruned == len(pruned) > 0
+    assert report.counts.finished == 16
     for trial in pruned:
         assert trial.last_step is not None
         assert trial.last_step < trial.params["n_estimators"]  # stopped on the first fold

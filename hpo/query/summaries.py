@@ -1,4 +1,4 @@
-"""Study listings and summaries, as SQL.
+"""Study listings, summaries and trials by worker, as SQL (query layer).
 
 A listing filters by name and sampler on ``studies`` and its attributes first, then counts
 trials by state (index-only scans of ``ix_hpo_trials_study_state``) for the page's studies
@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import Connection, Row, text
 
 from hpo.errors import ConfigError
-from hpo.query.meta import StudyMeta
+from hpo.query.duplicates import audit_duplicates
+from hpo.query.meta import StudyMeta, study_meta
 from hpo.query.models import (
     STUDY_STATES,
     Page,
@@ -22,8 +23,11 @@ from hpo.query.models import (
     StudyInfo,
     StudyPage,
     StudyState,
+    StudySummary,
+    WorkerTally,
 )
 from hpo.query.records import utc
+from hpo.query.trials import MAX_BUCKETS, fetch_best
 
 _CANDIDATES = """
     SELECT s.study_id, s.study_name,
@@ -170,6 +174,35 @@ def _info(row: Row[Any]) -> StudyInfo:
     )
 
 
+def study_summary(conn: Connection, study_name: str) -> StudySummary:
+    """The summary of one study, read on ``conn`` (one snapshot when ``conn`` is in a
+    REPEATABLE READ transaction, as :meth:`hpo.query.StudyClient.summary` opens)."""
+    meta = study_meta(conn, study_name, max_buckets=MAX_BUCKETS)
+    info = study_info(conn, meta)
+    best = fetch_best(conn, meta) if len(meta.directions) == 1 else None
+    attrs = hpo_attrs(conn, meta.study_id)
+    last = last_completion(conn, meta.study_id)
+    audit = audit_duplicates(conn, meta.study_id)
+    per_minute = None
+    if info.started_at is not None and last is not None and last > info.started_at:
+        minutes = (last - info.started_at).total_seconds() / 60.0
+        per_minute = info.counts.finished / minutes
+    metric = attrs.get("hpo.metric")
+    return StudySummary(
+        **info.model_dump(),
+        metric=metric if isinstance(metric, str) else None,
+        best_trial=best,
+        first_trial_at=info.started_at,
+        last_trial_at=last,
+        trials_per_minute=per_minute,
+        devices=devices(conn, meta.study_id),
+        spec_hash=attrs.get("hpo.spec_hash"),
+        hpo_attrs=attrs,
+        duplicate_params=audit.duplicates,
+        retried_trials=audit.retries,
+    )
+
+
 _HPO_ATTRS_SQL = text(
     "SELECT key, value_json FROM study_user_attributes "
     "WHERE study_id = :sid AND key LIKE 'hpo.%' ORDER BY key"
@@ -222,3 +255,36 @@ def trial_columns(conn: Connection, study_id: int) -> dict[str, list[str]]:
     for kind, name in conn.execute(_TRIAL_COLUMNS_SQL, {"sid": study_id}).all():
         columns[kind].append(name)
     return columns
+
+
+_BY_WORKER_SQL = text(
+    """
+    SELECT w.value_json AS worker, p.value_json AS pool, h.value_json AS host,
+           d.value_json AS device, t.state, count(*) AS n
+    FROM trials t
+    JOIN trial_user_attributes w ON w.trial_id = t.trial_id AND w.key = 'worker'
+    LEFT JOIN trial_user_attributes p ON p.trial_id = t.trial_id AND p.key = 'pool'
+    LEFT JOIN trial_user_attributes h ON h.trial_id = t.trial_id AND h.key = 'host'
+    LEFT JOIN trial_user_attributes d ON d.trial_id = t.trial_id AND d.key = 'device'
+    WHERE t.study_id = :sid
+    GROUP BY 1, 2, 3, 4, 5
+    """
+)
+
+
+def trials_by_worker(conn: Connection, study_id: int) -> list[WorkerTally]:
+    """One row per worker (and pool, host, device) that ran trials of the study, sorted."""
+    acc: dict[tuple[str, str | None, str | None, str | None], dict[str, int]] = {}
+    for worker, pool, host, device, state, n in conn.execute(_BY_WORKER_SQL, {"sid": study_id}):
+        key = (json.loads(worker), *(_json_or_none(v) for v in (pool, host, device)))
+        acc.setdefault(key, {})[state] = int(n)
+    return [
+        WorkerTally(
+            worker=worker, pool=pool, host=host, device=device, counts=StateCounts.from_rows(rows)
+        )
+        for (worker, pool, host, device), rows in sorted(acc.items(), key=_tally_key)
+    ]
+
+
+def _tally_key(item: tuple[tuple[str, str | None, str | None, str | None], Any]) -> tuple[str, ...]:
+    return tuple(part or "" for part in item[0])

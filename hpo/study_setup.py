@@ -1,4 +1,5 @@
-"""Creating, resuming and describing studies in the store.
+"""Creating, opening and resuming studies in the store from a plan, and finding one by name
+(core layer).
 
 A study created here is a plain Optuna study (stock ``optuna.load_study`` and optuna-dashboard
 read it); what the service adds is kept in study user attributes under ``hpo.*``: the spec it was
@@ -96,6 +97,18 @@ def open_study(plan: StudyPlan, storage: optuna.storages.RDBStorage) -> optuna.S
     if plan.sampler == "grid":
         enqueue_grid(study, storage, plan)
     return study
+
+
+def study_id_of(storage: optuna.storages.RDBStorage, study_name: str) -> int:
+    """The id of the study named ``study_name``, or a :class:`StoreStateError` saying how to
+    list the studies there are."""
+    try:
+        return storage.get_study_id_from_name(study_name)
+    except KeyError:
+        raise StoreStateError(
+            f"no study named {study_name!r} in the study store",
+            fix="list the studies with `hpo studies list`",
+        ) from None
 
 
 def check_resume(plan: StudyPlan, storage: optuna.storages.RDBStorage) -> None:

@@ -14,7 +14,7 @@ from hpo.cli.main import main
 from hpo.errors import StoreStateError
 from hpo.search_spaces.loader import load_spec, parse_spec
 from hpo.store import get_storage
-from hpo.studies import StudyPlan, check_resume, open_study, resume_conflicts
+from hpo.study_setup import StudyPlan, check_resume, open_study, resume_conflicts
 
 SPEC: dict[str, Any] = {
     "name": "resume-test",
@@ -80,7 +80,7 @@ def test_cli_refuses_a_resume_with_another_spec(
 
 def test_resume_with_other_objectives_or_constraints_is_a_conflict() -> None:
     from hpo.search_spaces.loader import parse_spec
-    from hpo.studies import StudyPlan, resume_conflicts
+    from hpo.study_setup import StudyPlan, resume_conflicts
 
     base = {
         "name": "t",

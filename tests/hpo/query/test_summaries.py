@@ -9,8 +9,8 @@ import optuna
 import pytest
 
 from hpo.errors import ConfigError, StoreStateError
-from hpo.query import StudyClient
-from hpo.query.studies import glob_to_like
+from hpo.query import StateCounts, StudyClient
+from hpo.query.summaries import glob_to_like
 from hpo.query.testing import GeneratedStudy, generate_study
 from hpo.store import get_storage
 
@@ -35,6 +35,9 @@ def family(pg_url: str) -> dict[str, str]:
         study.set_user_attr("hpo.sampler", "random")
         study.set_user_attr("hpo.n_trials", budget)
         study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    optuna.load_study(study_name=names["finished"], storage=storage).set_user_attr(
+        "hpo.metric", "rmse"
+    )
     optuna.create_study(study_name=names["empty"], storage=storage)
     names["prefix"] = prefix
     return names
@@ -94,7 +97,7 @@ def test_summary_of_a_generated_study(
     assert detail.counts.model_dump() == {k.lower(): v for k, v in generated.states.items()}
     assert detail.n_trials == 2_000 and detail.n_trials_budget == 2_000
     assert detail.state == "running"  # 3 RUNNING trials
-    assert detail.sampler == "tpe" and detail.spec_hash == "synthetic-7"
+    assert detail.sampler == "tpe" and detail.spec_hash == "synthetic-7" and detail.metric is None
     assert detail.hpo_attrs["hpo.spec_name"] == "synthetic"
     assert detail.directions == ("minimize",)
     complete = [t for t in optuna_trials if t.state.name == "COMPLETE"]
@@ -109,6 +112,39 @@ def test_summary_of_a_generated_study(
     assert detail.last_trial_at == last.astimezone(UTC)
     minutes = (last - first).total_seconds() / 60
     assert detail.trials_per_minute == pytest.approx(detail.counts.finished / minutes)
+
+
+def test_summary_names_what_the_value_measures(client: StudyClient, family: dict[str, str]) -> None:
+    """The spec's metric (study attribute ``hpo.metric``), what `hpo studies show` and the tune
+    flows' best-config artifact call the best value."""
+    finished = client.summary(family["finished"])
+    assert finished.metric == "rmse" and finished.state == "finished"
+    assert finished.counts == StateCounts(complete=3) and finished.best_trial is not None
+    assert client.summary(family["stopped"]).metric is None
+
+
+def test_trials_by_worker_of_a_generated_study(
+    client: StudyClient,
+    generated: GeneratedStudy,
+    optuna_trials: list[optuna.trial.FrozenTrial],
+) -> None:
+    expected: dict[tuple[str, str | None, str | None, str | None], Counter[str]] = {}
+    for t in optuna_trials:
+        if "worker" in t.user_attrs:
+            a = t.user_attrs
+            key = (a["worker"], a.get("pool"), a.get("host"), a.get("device"))
+            expected.setdefault(key, Counter())[t.state.name.lower()] += 1
+    tallies = client.trials_by_worker(generated.study_name)
+    assert len(expected) > 1  # several workers, pools and devices
+    assert {(w.worker, w.pool, w.host, w.device): w.counts for w in tallies} == {
+        key: StateCounts(**counter) for key, counter in expected.items()
+    }
+    keys = [(w.worker, w.pool or "", w.host or "", w.device or "") for w in tallies]
+    assert keys == sorted(keys)
+    # Every trial but the WAITING ones, which no worker claimed yet.
+    assert sum(w.counts.total for w in tallies) == 2_000 - generated.states["WAITING"]
+    with pytest.raises(StoreStateError, match="no study named"):
+        client.trials_by_worker(f"nope-{datetime.now(UTC).timestamp()}")
 
 
 def test_summary_of_an_empty_study(client: StudyClient, family: dict[str, str]) -> None:
