@@ -143,3 +143,17 @@ def test_a_single_objective_study_keeps_its_float_path(pg_url: str, study_name: 
     study = _study(study_name)
     assert len(study.directions) == 1 and study.metric_names == ["branin"]
     assert all(t.state.name == "COMPLETE" for t in study.trials) and study.best_value > 0
+
+
+@pytest.mark.parametrize("sampler", ["nsga3", "tpe", "gp", "qmc"])
+def test_multi_objective_samplers_keep_exact_budgets_and_distinct_params(
+    pg_url: str, study_name: str, sampler: str
+) -> None:
+    constraints = [{"metric": "a", "op": "<=", "value": 0.5}]
+    plan = _plan(study_name, f"{HERE}:named", 14, objectives=TWO, constraints=constraints)
+    plan = plan.model_copy(update={"sampler": sampler})
+    reports = run_workers(plan, workers=2)
+    assert sum(r.counts.complete for r in reports) == 14
+    done = [t for t in _study(study_name).trials if t.state.name == "COMPLETE"]
+    assert len(done) == 14 and len({t.params["x"] for t in done}) == 14
+    assert all(set(t.constraints) == {"a <= 0.5"} for t in done)
