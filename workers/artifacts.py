@@ -157,7 +157,7 @@ class TrialArtifacts:
         if size <= self._max_bytes:
             return None
         return (
-            f"artifact {name!r} of trial {self._trial.number} is {size / 1e6:.1f} MB, over the "
+            f"artifact {name!r} of trial {self._trial.number} is {size:,} bytes, over the "
             f"limit of {self._settings.artifacts.max_mb:g} MB (HPO_ARTIFACTS_MAX_MB)"
         )
 
