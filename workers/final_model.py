@@ -159,7 +159,7 @@ def fit_and_save(
 
 def load_model(path: Path, device: str = "cpu") -> FinalModel:
     """A saved final model: its directory (``lineage.json`` names the file) or the file."""
-    path = Path(path)
+    path = Path(path).expanduser()
     lineage_path = path / "lineage.json" if path.is_dir() else path.parent / "lineage.json"
     if path.is_dir():
         if not lineage_path.is_file():
