@@ -9,12 +9,14 @@ side in one run, on one PostgreSQL and a directory artifact store.
   ``artifacts: {models: {best_k: 3}}`` (the first fold's model uploaded per trial, then all but
   the best 3 of the study deleted).
 
-One worker (``run_worker``, in this process) per study, random sampler with a fixed seed, so trial
-n has the same params in every variant. A trial's time is the gap between its start and the next
-trial's start (claim, sampling, objective, uploads, tell, pruning the models: everything). The
-overhead of a variant is the median over trials and repeats of its trial n's time minus the
-baseline's trial n's time in the same repeat; repeats interleave the variants, so the load of a
-shared machine hits them alike.
+One worker (``run_worker``, a thread of this process) per study, random sampler with a fixed
+seed, so trial n has the same params in every variant; the variants of a group (trivial,
+xgboost) run at the same time, so the load of a shared machine hits them alike. A trial's time
+is the gap between its start and the next trial's start (claim, sampling, objective, uploads,
+tell, pruning the models: everything); a variant's overhead is its median trial time minus the
+baseline's of the same repeat, median over repeats. "In artifact calls" is the time the loop
+spent inside the artifact calls (``TrialArtifacts.save``/``store_model``/``checkpoint``/
+``restore``/``finish`` and ``keep_best_models``), wrapped with a timer, per trial.
 
     HPO_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test \\
         python -m benchmarks.artifact_overhead --trials 200 --xgboost-trials 30 --repeats 3
@@ -25,6 +27,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -56,7 +60,31 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 BASELINE = {name: name.split(" + ")[0] for name in VARIANTS}
 
 
-def _run(variant: str, n_trials: int, settings: Any) -> list[float]:
+def _timed(spent: dict[str, float], lock: threading.Lock) -> None:
+    """Wrap the artifact calls of the trial loop so each adds its time to its study's total."""
+    from hpo.workers import artifacts, trial_runner
+
+    def wrap(fn: Any, study_of: Any) -> Any:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with lock:
+                    name = study_of(*args).study_name
+                    spent[name] = spent.get(name, 0.0) + time.perf_counter() - started
+
+        return timed
+
+    for method in ("save", "store_model", "checkpoint", "restore", "finish"):
+        original = getattr(artifacts.TrialArtifacts, method)
+        setattr(artifacts.TrialArtifacts, method, wrap(original, lambda self, *_: self._study))
+    trial_runner.keep_best_models = wrap(  # type: ignore[assignment]
+        trial_runner.keep_best_models, lambda study, *_: study
+    )
+
+
+def _run(variant: str, n_trials: int, settings: Any, name: str) -> list[float]:
     """Trial times (s) of one study of ``n_trials`` trials, in trial order."""
     import optuna
 
@@ -71,7 +99,6 @@ def _run(variant: str, n_trials: int, settings: Any) -> list[float]:
         spec = parse_spec({**raw, **extra})
     else:
         spec = parse_spec({"name": "bench", "objective": objective, "params": SPACE, **extra})
-    name = f"artifacts-{uuid.uuid4().hex[:8]}"
     plan = StudyPlan(study_name=name, spec=spec, sampler="random", n_trials=n_trials, seed=0)
     storage = get_storage(settings)
     open_study(plan, storage)
@@ -80,6 +107,25 @@ def _run(variant: str, n_trials: int, settings: Any) -> list[float]:
     starts = [t.datetime_start for t in sorted(trials, key=lambda t: t.number)]
     assert all(s is not None for s in starts)
     return [(b - a).total_seconds() for a, b in zip(starts, starts[1:], strict=False)]  # type: ignore[operator]
+
+
+def _side_by_side(variants: list[str], n_trials: int, settings: Any, spent: dict[str, float]
+                  ) -> dict[str, tuple[list[float], float]]:  # fmt: skip
+    """Run one study per variant at the same time (one worker thread each): load from other
+    processes on the machine hits them alike. Returns trial times and the time spent in
+    artifact calls per trial."""
+    names = {v: f"artifacts-{uuid.uuid4().hex[:8]}" for v in variants}
+    out: dict[str, list[float]] = {}
+
+    def work(variant: str) -> None:
+        out[variant] = _run(variant, n_trials, settings, names[variant])
+
+    threads = [threading.Thread(target=work, args=(v,)) for v in variants]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {v: (out[v], spent.get(names[v], 0.0) / n_trials) for v in variants}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -97,31 +143,40 @@ def main(argv: list[str] | None = None) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     base = HpoSettings()
     url = base.database.url.get_secret_value() if base.database.url else None
-    times: dict[str, list[list[float]]] = {v: [] for v in VARIANTS}
+    spent: dict[str, float] = {}
+    _timed(spent, threading.Lock())
+    groups = {
+        "trivial": [v for v in VARIANTS if v.startswith("trivial")],
+        "xgboost": [v for v in VARIANTS if v.startswith("xgboost")],
+    }
+    gaps: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    inside: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    overheads: dict[str, list[float]] = {v: [] for v in VARIANTS}
     with tempfile.TemporaryDirectory(prefix="hpo-artifact-bench-") as store:
         settings = HpoSettings(
-            database=DatabaseSettings(url=SecretStr(url) if url else None),
+            database=DatabaseSettings(
+                url=SecretStr(url) if url else None, pool_size=2 * len(VARIANTS)
+            ),
             worker=WorkerSettings(device="cpu"),
             artifacts=ArtifactSettings(store=store),
         )
         for repeat in range(args.repeats):
-            for variant in VARIANTS:
-                n = args.xgboost_trials if variant.startswith("xgboost") else args.trials
-                times[variant].append(_run(variant, n, settings))
-                print(f"repeat {repeat + 1}: {variant} done", flush=True)
+            for group, variants in groups.items():
+                n = args.xgboost_trials if group == "xgboost" else args.trials
+                results = _side_by_side(variants, n, settings, spent)
+                base_median = statistics.median(results[group][0])
+                for v, (times, per_trial) in results.items():
+                    gaps[v] += times
+                    inside[v].append(per_trial)
+                    overheads[v].append(statistics.median(times) - base_median)
+                print(f"repeat {repeat + 1}: {group} done", flush=True)
 
-    print("\n| variant | median trial (ms) | overhead per trial (ms, median of paired diffs) |")
-    print("|---|---:|---:|")
-    for variant, runs in times.items():
-        median = statistics.median(t for run in runs for t in run) * 1000
-        base_runs = times[BASELINE[variant]]
-        if BASELINE[variant] == variant:
-            overhead = "baseline"
-        else:
-            diffs = [a - b for run, ref in zip(runs, base_runs, strict=True)
-                     for a, b in zip(run, ref, strict=True)]  # fmt: skip
-            overhead = f"{statistics.median(diffs) * 1000:+.2f}"
-        print(f"| {variant} | {median:.2f} | {overhead} |")
+    print("\n| variant | median trial (ms) | overhead per trial (ms) | in artifact calls (ms) |")
+    print("|---|---:|---:|---:|")
+    for v in VARIANTS:
+        median = statistics.median(gaps[v]) * 1000
+        over = "baseline" if v in groups else f"{statistics.median(overheads[v]) * 1000:+.1f}"
+        print(f"| {v} | {median:.1f} | {over} | {statistics.median(inside[v]) * 1000:.2f} |")
 
 
 if __name__ == "__main__":
