@@ -90,7 +90,7 @@ def _run(variant: str, n_trials: int, settings: Any, name: str) -> list[float]:
 
     from hpo.search_spaces.loader import load_spec, parse_spec
     from hpo.store import get_storage
-    from hpo.studies import StudyPlan, open_study
+    from hpo.study_setup import StudyPlan, open_study
     from hpo.workers.trial_runner import WorkerIdentity, run_worker
 
     objective, extra = VARIANTS[variant]

@@ -17,7 +17,7 @@ from hpo.errors import ConfigError
 from hpo.search_spaces.loader import parse_spec
 from hpo.settings import ArtifactSettings, HpoSettings, get_settings
 from hpo.store import get_storage
-from hpo.studies import StudyPlan
+from hpo.study_setup import StudyPlan
 from hpo.workers.artifacts import MODEL_ATTR, SKIPPED_ATTR, _open, open_artifact_store
 from tests.support import run_workers
 

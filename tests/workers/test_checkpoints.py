@@ -19,7 +19,7 @@ import pytest
 from hpo.search_spaces.loader import parse_spec
 from hpo.settings import get_settings
 from hpo.store import get_storage
-from hpo.studies import StudyPlan, open_study
+from hpo.study_setup import StudyPlan, open_study
 from hpo.workers.artifacts import RESTORED_ATTR
 from hpo.workers.objectives.base import EvaluationSetup, TrialContext
 from hpo.workers.trial_runner import WorkerIdentity, run_worker
@@ -102,7 +102,7 @@ def test_a_killed_torch_trial_resumes_at_its_checkpoint_with_the_same_value(
     assert retry.user_attrs[RESTORED_ATTR] == {"from_trial": 0, "step": saved_step}
     fold, epoch = divmod(saved_step, EPOCHS)
     assert f"torch_mlp trial 1 resumes fold {fold} at epoch {epoch} of {EPOCHS}" in caplog.text
-    assert report.completed == 1
+    assert report.counts.complete == 1
     assert retry.value == _uninterrupted_value()  # bit for bit: deterministic torch on CPU
     assert not checkpoint.exists()  # the lineage finished: its checkpoint went
 
@@ -123,7 +123,7 @@ def test_an_unreadable_checkpoint_is_logged_and_the_trial_starts_fresh(
         report = run_worker(plan, WorkerIdentity(name="w"))
 
     (trial,) = optuna.load_study(study_name=study_name, storage=get_storage()).trials
-    assert trial.state.name == "COMPLETE" and report.completed == 1  # not a lost trial
+    assert trial.state.name == "COMPLETE" and report.counts.complete == 1  # not a lost trial
     assert trial.user_attrs[RESTORED_ATTR] == {"unreadable": "UnpicklingError"}
     assert f"trial 0: checkpoint {garbage.name} cannot be read (UnpicklingError" in caplog.text
     assert "starting fresh" in caplog.text
