@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 from optuna.artifacts import download_artifact, get_all_artifact_meta
@@ -185,3 +186,38 @@ def test_an_s3_store_keeps_its_prefix(tmp_path: Path) -> None:
         assert [o["Key"] for o in listed] == ["team/a/abc"]
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    ("objective", "dataset", "metric", "params"),
+    [
+        ("lightgbm", "wine", "accuracy", {"n_estimators": {"type": "int", "low": 5, "high": 20}}),
+        ("torch_mlp", "iris", "accuracy", {"epochs": {"type": "int", "low": 2, "high": 4}}),
+    ],
+)
+def test_lightgbm_and_torch_models_are_stored_and_load(
+    pg_url: str, study_name: str, store_dir: Path, objective: str, dataset: str, metric: str,
+    params: dict[str, object],
+) -> None:  # fmt: skip
+    from hpo.workers.datasets import load_dataset
+
+    spec = {"objective": objective, "dataset": dataset, "metric": metric, "cv_folds": 2,
+            "params": params, "artifacts": {"models": {"best_k": 1}}}  # fmt: skip
+    run_workers(_plan(study_name, 3, **spec), workers=1)
+    best = max(_trials(study_name), key=lambda t: (t.value or 0.0, -t.number))
+    (meta,) = [m for t in _trials(study_name) for m in get_all_artifact_meta(t, storage=_fresh())]
+    assert meta.artifact_id == best.system_attrs[MODEL_ATTR]  # only the best trial's is left
+    data = (store_dir / meta.artifact_id).read_bytes()
+    X = load_dataset(dataset).X
+    if objective == "lightgbm":
+        import lightgbm as lgb
+
+        assert meta.filename == f"trial-{best.number}-model.txt"
+        proba = lgb.Booster(model_str=data.decode()).predict(X)
+    else:
+        from hpo.workers.objectives.torch_mlp import load_mlp
+
+        assert meta.filename == f"trial-{best.number}-model.pt"
+        proba = load_mlp(data).predict(X)
+    assert proba.shape == (len(X), 3)  # both datasets have three classes
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
