@@ -173,7 +173,11 @@ class TrialArtifacts:
             raise ArtifactTooLargeError(
                 problem, fix="save a smaller file, or raise HPO_ARTIFACTS_MAX_MB"
             )
-        with tempfile.TemporaryDirectory(prefix="hpo-artifact-") as tmp:
+        if not isinstance(data, bytes) and Path(data).name == name:  # uploaded as it is
+            return upload_artifact(
+                artifact_store=self.store, file_path=str(data), study_or_trial=self._trial
+            )
+        with tempfile.TemporaryDirectory(prefix="hpo-artifact-") as tmp:  # gives it ``name``
             path = Path(tmp) / name
             if isinstance(data, bytes):
                 path.write_bytes(data)
