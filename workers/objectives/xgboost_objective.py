@@ -113,6 +113,8 @@ def xgboost_objective(params: Params, context: TrialContext) -> float:
             verbose_eval=False,
             callbacks=callbacks,
         )
+        if fold == 0 and context.keeps_models:  # the first fold's model: the trial's
+            context.save_model(bytes(booster.save_raw("json")), "model.json")
         return np.asarray(booster.predict(dvalid))
 
     return cross_validate(context.setup, fit_predict)
