@@ -67,3 +67,7 @@ class StoreStateError(HpoError, RuntimeError):
 
 class DeviceError(HpoError, RuntimeError):
     """A worker was asked for a device it does not have."""
+
+
+class ArtifactTooLargeError(HpoError, ValueError):
+    """An artifact is over the configured size limit (``HPO_ARTIFACTS_MAX_MB``)."""

@@ -109,6 +109,14 @@ def check_objectives(spec: SearchSpaceSpec, *, source: str = "<spec>") -> None:
                     where=f"{source}: {field}",
                     fix="name one of those metrics (the built-in trainers' score is `metric`)",
                 )
+    if spec.multi_objective and spec.artifacts.models is not None:
+        raise ConfigError(
+            "`artifacts.models` keeps the models of the best trials by one value, but the spec "
+            "declares several objectives",
+            where=f"{source}: artifacts.models",
+            fix="drop `artifacts.models` (save models from the objective with "
+            "`context.save_artifact`) or declare one objective",
+        )
     if spec.multi_objective and spec.pruner.name != "none":
         raise ConfigError(
             f"pruner {spec.pruner.name!r} cannot prune a study of several objectives "

@@ -213,6 +213,46 @@ class MonitoringSettings(BaseSettings):
     )
 
 
+class ArtifactSettings(BaseSettings):
+    """Optuna's artifact store: files of trials (models, checkpoints, what objectives save)."""
+
+    model_config = SettingsConfigDict(env_prefix="HPO_ARTIFACTS_", extra="ignore")
+
+    store: str | None = Field(
+        default=None,
+        description="Where trial artifacts go: a directory (or file:// URL), or "
+        "s3://bucket/prefix for S3 and S3-compatible stores (boto3's credentials). Default: "
+        "`artifacts_dir`/trials.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="Endpoint of an S3-compatible store (MinIO, Ceph), e.g. http://minio:9000; "
+        "unset: AWS S3 (or boto3's AWS_ENDPOINT_URL).",
+    )
+    max_mb: float = Field(
+        default=100.0,
+        gt=0,
+        description="Largest artifact one save may store, in MB. Over it, context.save_artifact "
+        "raises (uncaught: the trial fails with the reason); the service's own models and "
+        "checkpoints are skipped with a warning.",
+    )
+
+    @field_validator("store")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+        if scheme not in ("", "file", "s3"):
+            raise ValueError(
+                f"the artifact store must be a directory, a file:// URL or s3://bucket/prefix, "
+                f"but the scheme is {scheme!r}"
+            )
+        if scheme == "s3" and not value.split("://", 1)[1].split("/", 1)[0]:
+            raise ValueError("an s3:// artifact store needs a bucket: s3://bucket/prefix")
+        return value
+
+
 class PrefectEnv(BaseSettings):
     """The Prefect variables the service reads itself: is an API server chosen already?"""
 
@@ -257,6 +297,9 @@ class HpoSettings(BaseSettings):
     monitoring: MonitoringSettings = Field(
         default_factory=MonitoringSettings, description="Plots, metrics, dashboards."
     )
+    artifacts: ArtifactSettings = Field(
+        default_factory=ArtifactSettings, description="Trial artifacts, models, checkpoints."
+    )
     dashboard_url: str | None = Field(
         default=None,
         description="Base URL of an optuna-dashboard serving the study store; the UI artifacts "
@@ -284,6 +327,11 @@ def sized_for_threads(settings: HpoSettings, threads: int) -> HpoSettings:
 def artifacts_dir(settings: HpoSettings) -> Path:
     """Reports and trained models go here."""
     return settings.artifacts_dir or settings.database.data_dir / "artifacts"
+
+
+def artifact_store_location(settings: HpoSettings) -> str:
+    """The artifact store setting, or the default directory under :func:`artifacts_dir`."""
+    return settings.artifacts.store or str(artifacts_dir(settings) / "trials")
 
 
 @lru_cache(maxsize=1)

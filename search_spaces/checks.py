@@ -29,6 +29,13 @@ def check_spec(spec: SearchSpaceSpec, sampler: str, *, source: str = "<spec>") -
                         f"the built-in objective {spec.objective!r} needs `{name}`",
                         fix=f"add `{name}:` to the spec",
                     )
+        if spec.artifacts.models is not None and is_synthetic(spec.objective):
+            field = "artifacts.models"
+            raise ConfigError(
+                f"the objective {spec.objective!r} trains no model to store",
+                fix="remove `artifacts.models`, or tune a model objective (xgboost, lightgbm, "
+                "torch_mlp, or your own that calls context.save_model)",
+            )
         if spec.dataset is not None:
             field = "dataset"
             dataset = load_dataset(spec.dataset)

@@ -190,6 +190,22 @@ class ConstraintSpec(_Frozen):
         return f"{self.metric} {self.op} {self.value:g}"
 
 
+class ModelArtifacts(_Frozen):
+    """Keep the trained models of the study's best trials in the artifact store."""
+
+    best_k: int = Field(
+        default=3, ge=1, le=1000, description="How many of the best trials keep their model."
+    )
+
+
+class ArtifactsSpec(_Frozen):
+    """What the built-in objectives store per trial (docs/models.md)."""
+
+    models: ModelArtifacts | None = Field(
+        default=None, description="Store each completed trial's model; keep the best k."
+    )
+
+
 class SearchSpaceSpec(_Frozen):
     """A whole spec file."""
 
@@ -217,6 +233,7 @@ class SearchSpaceSpec(_Frozen):
     sampler: str = Field(default="tpe", description="Default sampler name.")
     pruner: PrunerSpec = Field(default_factory=PrunerSpec)
     budget: Budget = Field(default_factory=Budget)
+    artifacts: ArtifactsSpec = Field(default_factory=ArtifactsSpec)
     params: dict[str, Param] = Field(min_length=1)
     grid: dict[str, tuple[Any, ...]] | None = Field(
         default=None, description="Explicit grid: values per param, for the grid sampler."

@@ -91,3 +91,16 @@ def never_returns(params: Mapping[str, Any]) -> float:
     for _ in range(36000):
         time.sleep(0.1)
     return quadratic(params)
+
+
+def saves_artifacts(params: Mapping[str, Any], context: TrialContext) -> float:
+    """Saves bytes and a file as artifacts of its trial (``size`` bytes, default 10)."""
+    import tempfile
+    from pathlib import Path
+
+    context.save_artifact(b"x" * int(params.get("size", 10)), "blob.bin")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "notes.txt"
+        path.write_text(f"trial {context.trial_number}\n")
+        context.save_artifact(path, "notes.txt")
+    return quadratic({"x": params.get("x", 0.0)})

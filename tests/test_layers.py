@@ -40,6 +40,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "hpo.workers.devices",
             "hpo.workers.final_model",
             "hpo.workers.reevaluate",
+            "hpo.workers.artifacts",
         ),
     ),
     (

@@ -32,6 +32,7 @@ from hpo.storage import deferred_writes
 from hpo.storage.counts import StateCounts
 from hpo.store import get_storage, is_transient, retry_store
 from hpo.study_setup import StudyPlan, join_study
+from hpo.workers.artifacts import TrialArtifacts, keep_best_models, open_artifact_store
 from hpo.workers.devices import resolve_device
 from hpo.workers.heartbeat import Heartbeat
 from hpo.workers.interrupt import (
@@ -226,13 +227,33 @@ def _run_one(
         if trial.should_prune():
             raise optuna.TrialPruned(f"pruned at step {step}")
 
+    models = spec.artifacts.models
+    files = TrialArtifacts(study, trial, settings, keep_models=models is not None)
     context = TrialContext(
         trial_number=trial.number,
         device=device,
         setup=setup,
         threads=settings.worker.threads,
         report=report,
+        files=files,
     )
+    outcome = _evaluate(study, trial, spec, objective, context, where)
+    if outcome in ("completed", "pruned", "failed"):
+        files.finish()  # the lineage is over: no retry will want its checkpoint
+    if outcome == "completed" and models is not None:
+        engine = get_storage(settings).engine
+        keep_best_models(study, engine, models.best_k, open_artifact_store(settings))
+    return outcome
+
+
+def _evaluate(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    spec: SearchSpaceSpec,
+    objective: Any,
+    context: TrialContext,
+    where: dict[str, str | int],
+) -> str:
     try:
         # Where the trial runs and its params: one write with a fast store.
         with deferred_writes(study._storage, trial._trial_id):
@@ -271,6 +292,13 @@ def _run_one(
     if bad:
         return _fail(study, trial, f"objective returned {bad[0]}, which is not a finite number")
     _record_metrics(study, trial, outcome)
+    if isinstance(context.files, TrialArtifacts):
+        try:
+            context.files.store_model()  # before tell: a finished trial takes no attributes
+        except Exception as exc:  # the value counts; a store that fails loses only the model
+            if is_transient(exc):
+                raise
+            logger.warning("trial %d: model not stored: %s", trial.number, exc)
     _tell(study, trial, value=list(outcome.values))
     return "completed"
 

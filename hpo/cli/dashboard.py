@@ -1,7 +1,8 @@
 """``hpo dashboard [--port] [--host]``: optuna-dashboard on the service's study store, in the
 foreground (Ctrl-C stops it). Needs the ``dashboard`` extra
 (``pip install 'prefect-hpo[dashboard]'``). Studies show their metric's name
-(``hpo.study_setup.open_study`` sets Optuna's metric names)."""
+(``hpo.study_setup.open_study`` sets Optuna's metric names), and trials list their artifacts
+(models, files objectives saved) from the service's artifact store (``HPO_ARTIFACTS_STORE``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 from hpo.cli.metrics import check_port
 from hpo.errors import ConfigError
-from hpo.settings import get_settings
+from hpo.settings import artifact_store_location, get_settings
 
 
 def register(sub: Any) -> None:
@@ -38,12 +39,14 @@ def run(args: argparse.Namespace) -> int:
     from optuna_dashboard import run_server
 
     from hpo.store import get_storage, mask_url
+    from hpo.workers.artifacts import open_artifact_store
 
     storage = get_storage(settings)
+    artifact_store = open_artifact_store(settings)
     print(
-        f"optuna-dashboard on {mask_url(str(storage.url))}: http://{args.host}:{port}/dashboard "
-        "(Ctrl-C stops)",
+        f"optuna-dashboard on {mask_url(str(storage.url))}, artifacts in "
+        f"{artifact_store_location(settings)}: http://{args.host}:{port}/dashboard (Ctrl-C stops)",
         flush=True,
     )
-    run_server(storage, host=args.host, port=port)
+    run_server(storage, host=args.host, port=port, artifact_store=artifact_store)
     return 0

@@ -19,6 +19,9 @@ BAD = [
     ("HPO_WORKER_DEVICE", "tpu", "'auto', 'cpu' or 'cuda'"),
     ("HPO_WORKER_GRACE_PERIOD_S", "1", "greater than or equal to 2"),
     ("HPO_LOG_LEVEL", "LOUD", "'DEBUG', 'INFO', 'WARNING' or 'ERROR'"),
+    ("HPO_ARTIFACTS_STORE", "gs://bucket/x", "a file:// URL or s3://bucket/prefix"),
+    ("HPO_ARTIFACTS_STORE", "s3://", "an s3:// artifact store needs a bucket"),
+    ("HPO_ARTIFACTS_MAX_MB", "0", "greater than 0"),
 ]
 
 
@@ -30,7 +33,7 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     get_settings.cache_clear()
 
 
-@pytest.mark.parametrize(("var", "value", "rule"), BAD, ids=[b[0] for b in BAD])
+@pytest.mark.parametrize(("var", "value", "rule"), BAD, ids=[f"{b[0]}={b[1]}" for b in BAD])
 def test_invalid_setting_names_variable_rule_and_fix(
     env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], var: str, value: str, rule: str
 ) -> None:
@@ -54,3 +57,17 @@ def test_a_secret_setting_is_never_echoed(
     assert main(["studies", "list"]) == 2
     out, err = capsys.readouterr()
     assert "must be PostgreSQL" in err and "My-Secret-9" not in out + err
+
+
+def test_the_artifact_store_defaults_to_the_data_directory(env: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    from hpo.settings import artifact_store_location
+
+    env.setenv("HPO_DATABASE_DATA_DIR", "/srv/hpo")
+    env.delenv("HPO_ARTIFACTS_DIR", raising=False)
+    env.delenv("HPO_ARTIFACTS_STORE", raising=False)
+    assert artifact_store_location(get_settings()) == str(Path("/srv/hpo/artifacts/trials"))
+    env.setenv("HPO_ARTIFACTS_STORE", "s3://models/team")
+    get_settings.cache_clear()
+    assert artifact_store_location(get_settings()) == "s3://models/team"

@@ -110,3 +110,29 @@ def test_spec_is_frozen(tmp_path: Path) -> None:
     spec = load_spec(path)
     with pytest.raises(ValueError):
         spec.name = "other"  # type: ignore[misc]
+
+
+def test_artifacts_models_rules() -> None:
+    spec = parse_spec(_with(artifacts={"models": {"best_k": 3}}))
+    assert spec.artifacts.models is not None and spec.artifacts.models.best_k == 3
+    assert parse_spec(BASE).artifacts.models is None  # models are opt-in
+    with pytest.raises(SpecError, match=r"artifacts.models.best_k: .*greater than or equal to 1"):
+        parse_spec(_with(artifacts={"models": {"best_k": 0}}))
+    with pytest.raises(SpecError, match=r"artifacts.models.keep: unknown field"):
+        parse_spec(_with(artifacts={"models": {"keep": 3}}))
+
+
+def test_a_benchmark_function_stores_no_model() -> None:
+    from hpo.errors import ConfigError
+    from hpo.search_spaces.checks import check_spec
+
+    spec = parse_spec(
+        {"name": "b", "objective": "branin", "artifacts": {"models": {"best_k": 1}},
+         "params": {"x1": {"type": "float", "low": -5, "high": 10},
+                    "x2": {"type": "float", "low": 0, "high": 15}}}
+    )  # fmt: skip
+    with pytest.raises(ConfigError) as info:
+        check_spec(spec, "random", source="b.yaml")
+    assert str(info.value).startswith(
+        "b.yaml: artifacts.models: the objective 'branin' trains no model to store"
+    )

@@ -97,6 +97,8 @@ def lightgbm_objective(params: Params, context: TrialContext) -> float:
                 num_boost_round=n_rounds,
                 callbacks=[report] if fold == 0 else None,
             )
+        if fold == 0 and context.keeps_models:  # the first fold's model: the trial's
+            context.save_model(booster.model_to_string().encode(), "model.txt")
         with meter.predict(len(X_valid)):
             output = np.asarray(booster.predict(X_valid))
         meter.model_bytes(len(booster.model_to_string().encode()))

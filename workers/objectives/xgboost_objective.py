@@ -116,6 +116,8 @@ def xgboost_objective(params: Params, context: TrialContext) -> float:
                 verbose_eval=False,
                 callbacks=callbacks,
             )
+        if fold == 0 and context.keeps_models:  # the first fold's model: the trial's
+            context.save_model(bytes(booster.save_raw("json")), "model.json")
         with meter.predict(len(X_valid)):
             output = np.asarray(booster.predict(dvalid))
         meter.model_bytes(len(booster.save_raw(raw_format="ubj")))

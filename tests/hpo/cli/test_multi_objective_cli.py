@@ -76,6 +76,12 @@ BAD: list[tuple[str, dict[str, Any], list[str], str]] = [
         "sampler: sampler 'cmaes' optimises one objective, but the spec declares 2",
     ),
     (
+        "best-k models with several objectives",
+        {**XGB, "artifacts": {"models": {"best_k": 2}}},
+        [],
+        "artifacts.models: `artifacts.models` keeps the models of the best trials by one value",
+    ),
+    (
         "pruner with several objectives",
         {**XGB, "pruner": {"name": "median"}},
         [],
