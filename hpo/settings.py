@@ -265,7 +265,7 @@ class MlflowSettings(BaseSettings):
         if uri is None or not uri.get_secret_value().strip():
             return None
         text = uri.get_secret_value().strip()
-        if not re.match(r"^(databricks(-uc)?$|[A-Za-z][A-Za-z0-9+.\-]*:)", text):
+        if not re.match(r"^(databricks(-uc)?$|file:|[A-Za-z][A-Za-z0-9+.\-]*://)", text):
             raise ValueError(
                 "not a tracking URI: use the form http://host:5000 (or file:, sqlite:, "
                 "postgresql:, databricks)"
