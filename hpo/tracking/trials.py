@@ -2,17 +2,20 @@
 trial (COMPLETE, PRUNED or FAIL) one run nested in it, with its params, value, intermediate
 values, where it ran (worker, host, pool, device) and its duration.
 
-Who logs: the worker that finished a trial, right after recording it (:class:`TrialLogger`),
-so logging scales with the workers. What makes it safe with many workers and MLflow outages is
-PostgreSQL (:mod:`hpo.tracking.marks`): a trial is logged under a claim on its row, at most
-once per server; a trial that could not be logged stays pending and is logged by the next
-sync, which every worker runs when it stops (:meth:`TrialLogger.flush`) and which
-``hpo studies sync-mlflow NAME`` runs by hand. A failure to reach MLflow never fails a trial.
+Who logs: the worker that finished a trial, right after recording it, in a thread of its own
+(:class:`TrialLogger`), so logging scales with the workers and no trial waits for MLflow. What
+makes it safe with many workers and MLflow outages is PostgreSQL (:mod:`hpo.tracking.marks`):
+a trial is logged under a claim on its row, at most once per server; a trial that could not be
+logged stays pending and is logged by the next sync, which every worker runs when it stops
+(:meth:`TrialLogger.flush`) and which ``hpo studies sync-mlflow NAME`` runs by hand. A failure
+to reach MLflow never fails a trial.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from datetime import datetime
 from functools import partial
@@ -190,9 +193,11 @@ def sync_study(
 
 
 class TrialLogger:
-    """A worker's MLflow logging: :meth:`after_trial` logs the trial it just finished,
-    :meth:`flush` syncs what is still pending when it stops. Neither ever raises: MLflow being
-    down leaves trials pending (logged later), never fails one."""
+    """A worker's MLflow logging: :meth:`after_trial` hands the trial it just finished to a
+    logging thread and returns at once (the next trial does not wait for MLflow);
+    :meth:`flush` waits for that thread, then syncs what is still pending when the worker
+    stops. Neither ever raises: MLflow being down leaves trials pending (logged later), never
+    fails one. A trial queued in a process that dies is logged by the next sync."""
 
     def __init__(
         self, settings: HpoSettings, storage: optuna.storages.RDBStorage, study_name: str
@@ -204,6 +209,8 @@ class TrialLogger:
         self._metric = storage.get_study_user_attrs(self._study_id).get("hpo.metric")
         self._parent: str | None = None
         self._behind = False  # a trial was left pending: sync at the next success
+        self._queue: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
 
     @classmethod
     def for_study(
@@ -215,6 +222,35 @@ class TrialLogger:
         return cls(settings, storage, study_name)
 
     def after_trial(self, trial_id: int, number: int) -> None:
+        """Queue a finished trial for the logging thread."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._drain, name=f"mlflow-{self._study_name}", daemon=True
+            )
+            self._thread.start()
+        self._queue.put((trial_id, number))
+
+    def flush(self) -> SyncReport | None:
+        """Wait for the queued trials, then sync the study's pending ones (the worker stops);
+        None when MLflow failed."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        try:
+            report = self._sync()
+        except Exception as exc:
+            logger.warning("MLflow sync of %s failed: %s", self._study_name, self._masked(exc))
+            return None
+        (logger.warning if report.pending else logger.info)("%s", report.line())
+        return report
+
+    def _drain(self) -> None:
+        while (item := self._queue.get()) is not None:
+            self.log(*item)
+
+    def log(self, trial_id: int, number: int) -> None:
+        """Log one trial now (the logging thread's work)."""
         started = time.perf_counter()
         try:
             conn = connect(self._settings)
@@ -235,16 +271,6 @@ class TrialLogger:
                 self._masked(exc),
             )
         logger.debug("MLflow logging of trial %d: %.1f ms", number, _ms_since(started))
-
-    def flush(self) -> SyncReport | None:
-        """Sync the study's pending trials (the worker stops); None when MLflow failed."""
-        try:
-            report = self._sync()
-        except Exception as exc:
-            logger.warning("MLflow sync of %s failed: %s", self._study_name, self._masked(exc))
-            return None
-        (logger.warning if report.pending else logger.info)("%s", report.line())
-        return report
 
     def _sync(self) -> SyncReport:
         return sync_study(self._settings, self._storage, self._study_name, metric_name=self._metric)
