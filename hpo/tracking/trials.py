@@ -186,6 +186,11 @@ def sync_study(
             error = redact(str(exc), conn.uri)
     synced = marks.synced_count(storage.engine, conn.server, study_id)
     pending = len(marks.unsynced_trials(storage.engine, conn.server, study_id))
+    if error is None and pending == 0:
+        try:
+            _end_study_run(conn, storage, study_id, parent)
+        except HpoError as exc:
+            error = redact(str(exc), conn.uri)
     return SyncReport(
         study_name=study_name, run_id=parent, logged=logged, synced=synced, pending=pending,
         error=error,
@@ -302,6 +307,21 @@ def _log_study_best(
     conn.call(
         "update the study's run",
         lambda: conn.client.log_batch(run_id, metrics=metrics, tags=tags),
+    )
+
+
+def _end_study_run(
+    conn: Mlflow, storage: optuna.storages.RDBStorage, study_id: int, run_id: str
+) -> None:
+    """The study's run ends (FINISHED) once the study holds its budget of COMPLETE trials and
+    every finished trial is in MLflow; a resume with a larger budget logs into it again."""
+    target = storage.get_study_user_attrs(study_id).get("hpo.n_trials")
+    done = storage.get_n_trials(study_id, (TrialState.COMPLETE,))
+    if target is None or done < int(target):
+        return
+    conn.call(
+        "end the study's run",
+        lambda: conn.client.set_terminated(run_id, "FINISHED"),
     )
 
 

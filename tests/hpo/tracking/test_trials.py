@@ -62,6 +62,7 @@ def test_one_run_per_study_and_one_nested_run_per_trial(
     parent, nested = _runs(tracking, study_name)
     trials = _trials(study_name)
     assert parent.info.run_name == study_name
+    assert parent.info.status == "FINISHED"  # the study holds its 4 trials, all in MLflow
     assert parent.data.tags["hpo.direction"] == "minimize"
     best = min(t.value for t in trials.values() if t.value is not None)
     assert parent.data.metrics["best_value"] == pytest.approx(best)
