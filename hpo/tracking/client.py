@@ -141,9 +141,11 @@ def _call(uri: str, pause_s: float, what: str, fn: Callable[[], T]) -> T:
     except HpoError:
         raise
     except Exception as exc:
-        code = getattr(exc, "error_code", None)
-        if code in REFUSED:
-            raise TrackingError(redact(f"cannot {what}: MLflow refused: {exc}", uri)) from None
+        if not _unavailable(exc):
+            raise TrackingError(
+                redact(f"cannot {what}: {_reason(exc)}", uri)[:2000],
+                fix="see the MLflow server's log; what was not logged stays pending",
+            ) from None
         with _lock:
             _paused_until[server] = time.monotonic() + pause_s
         raise TrackingUnavailableError(
@@ -157,6 +159,23 @@ def _call(uri: str, pause_s: float, what: str, fn: Callable[[], T]) -> T:
     return result
 
 
+def _unavailable(exc: Exception) -> bool:
+    """MLflow could not be reached or failed on its side (worth retrying later), rather than
+    refusing the call or failing in the client (retrying fails the same way)."""
+    import requests
+
+    if isinstance(exc, OSError | requests.RequestException):
+        return True
+    code = getattr(exc, "error_code", None)
+    if code in REFUSED:
+        return False
+    if str(exc).startswith("API request to"):  # the REST client's transport failure
+        return True
+    return code in ("TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED") or (
+        code == "INTERNAL_ERROR" and type(exc).__name__ == "RestException"
+    )
+
+
 def _reason(exc: Exception) -> str:
     """The gist of an MLflow client failure (its messages repeat the URL and urllib3's retry
     state): the OS error, a timeout, or the first 300 characters."""
@@ -165,7 +184,7 @@ def _reason(exc: Exception) -> str:
         found = re.search(pattern, text)
         if found:
             return found.group(0).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
+    return text.splitlines()[0][:500] if text else type(exc).__name__
 
 
 def forget() -> None:

@@ -272,7 +272,7 @@ def _log_model(
             f"no MLflow flavour for the model file {path.name} of promotion {promotion.id}",
             fix=f"train-best writes {', '.join(FLAVOURS)} files; log this one by hand",
         )
-    model, signature = _load(flavour, path, promotion)
+    model, signature, example = _load(flavour, path, promotion)
     metrics = [
         Metric(k, float(v), 0, 0)
         for k, v in (("value", promotion.value), ("reeval_value", promotion.reeval_value))
@@ -284,31 +284,35 @@ def _log_model(
     mlflow.set_registry_uri(conn.uri)
     with mlflow.start_run(run_id=run_id):
         log_model = getattr(mlflow, flavour).log_model
-        info = log_model(model, name="model", registered_model_name=name, signature=signature)
+        info = log_model(
+            model, name="model", registered_model_name=name, signature=signature,
+            **({"input_example": example} if flavour == "pytorch" else {}),
+        )  # fmt: skip
     version = str(info.registered_model_version)
     conn.client.set_model_version_tag(name, version, "hpo.promotion_id", str(promotion.id))
     return version
 
 
-def _load(flavour: str, path: Path, promotion: registry.Promotion) -> tuple[Any, Any]:
-    """The saved model as its library's object, and its MLflow signature (from a few rows of
-    the promotion's dataset)."""
+def _load(flavour: str, path: Path, promotion: registry.Promotion) -> tuple[Any, Any, Any]:
+    """The saved model as its library's object, its MLflow signature and an input example
+    (a few rows of the promotion's dataset; mlflow.pytorch traces the module on it)."""
+    import numpy as np
     from mlflow.models import infer_signature
 
-    X = load_dataset(promotion.dataset).X[:20] if promotion.dataset else None
+    X = np.array(load_dataset(promotion.dataset).X[:5]) if promotion.dataset else None
     if flavour == "xgboost":
         import xgboost as xgb
 
         booster = xgb.Booster()
         booster.load_model(str(path))
         out = booster.predict(xgb.DMatrix(X)) if X is not None else None
-        return booster, infer_signature(X, out) if X is not None else None
+        return booster, infer_signature(X, out) if X is not None else None, X
     if flavour == "lightgbm":
         import lightgbm as lgb
 
         lgb_booster = lgb.Booster(model_file=str(path))
         lgb_out = lgb_booster.predict(X) if X is not None else None
-        return lgb_booster, infer_signature(X, lgb_out) if X is not None else None
+        return lgb_booster, infer_signature(X, lgb_out) if X is not None else None, X
     import torch
 
     module = torch.load(str(path), weights_only=False, map_location="cpu")
@@ -320,10 +324,13 @@ def _load(flavour: str, path: Path, promotion: registry.Promotion) -> tuple[Any,
         )
     module.eval()
     if X is None:
-        return module, None
+        raise TrackingError(
+            f"promotion {promotion.id} names no dataset to trace its torch module on",
+            fix="log this model by hand with mlflow.pytorch.log_model(..., input_example=...)",
+        )
     with torch.no_grad():
-        out = module(torch.from_numpy(X)).numpy()
-    return module, infer_signature(X, out)
+        torch_out = module(torch.from_numpy(X)).numpy()
+    return module, infer_signature(X, torch_out), X
 
 
 def _align_aliases(conn: Mlflow, engine: Engine, settings: HpoSettings) -> dict[int, str]:

@@ -140,3 +140,38 @@ def test_mlflow_down_keeps_the_promotion_pending_until_a_sync_moves_the_alias(
     assert pending_promotions(engine, settings) == []
     assert main(["promotions", "sync-mlflow"]) == 0  # nothing pending: nothing logged twice
     assert len(MlflowClient(tracking).search_model_versions(f"name = '{pipeline}'")) == 2
+
+
+def test_a_torch_module_is_logged_with_the_pytorch_flavour(
+    pg_url: str, tracking: str, tmp_path: Path
+) -> None:
+    """A `.pt` file holding a whole module (what train-best writes for torch) goes through
+    `mlflow.pytorch`; the promotion row is written through the registry's own insert."""
+    import torch
+
+    engine, pipeline = get_storage().engine, f"pipe-{uuid.uuid4().hex[:8]}"
+    registry.create_tables(engine)
+    with engine.begin() as conn:
+        promotion = registry.insert(
+            conn,
+            {
+                "pipeline": pipeline, "stage": "staging", "decision": "promoted",
+                "reason": "test", "study_name": "torch-study", "trial_number": 0,
+                "params": {"hidden": 16}, "value": 0.9, "direction": "maximize", "margin": 0.0,
+                "objective": "torch_mlp", "dataset": "digits", "promoted_by": "test",
+                "idempotency_key": uuid.uuid4().hex,
+            },
+        )  # fmt: skip
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(64, 16), torch.nn.ReLU(), torch.nn.Linear(16, 10))
+    model_file = tmp_path / "model.pt"
+    torch.save(module, model_file)
+
+    report = mirror_promotion(engine, promotion, model_file, get_settings())
+    assert report is not None and report.ok, report
+    assert report.results[0].alias_uri == f"models:/{pipeline}@staging"
+    mlflow.set_tracking_uri(tracking)
+    loaded = mlflow.pytorch.load_model(f"models:/{pipeline}@staging")
+    X = np.array(load_dataset("digits").X[:50])
+    with torch.no_grad():
+        assert torch.allclose(loaded(torch.from_numpy(X)), module(torch.from_numpy(X)))
