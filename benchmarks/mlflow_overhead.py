@@ -32,7 +32,7 @@ from hpo.search_spaces.loader import load_spec, parse_spec, resolve_spec_path
 from hpo.search_spaces.schema import SearchSpaceSpec
 from hpo.settings import HpoSettings, MlflowSettings, get_settings
 from hpo.store import get_storage
-from hpo.studies import StudyPlan, open_study
+from hpo.study_setup import StudyPlan, open_study
 from hpo.tracking import trials
 from hpo.tracking.testing import mlflow_server
 from hpo.workers.trial_runner import WorkerIdentity, run_worker
@@ -69,7 +69,7 @@ def run_once(spec: SearchSpaceSpec, n_trials: int, settings: HpoSettings) -> flo
     started = time.perf_counter()
     report = run_worker(plan, WorkerIdentity(name="bench"), settings=settings)
     seconds = time.perf_counter() - started
-    assert report.completed == n_trials, report
+    assert report.counts.complete == n_trials, report
     return seconds
 
 

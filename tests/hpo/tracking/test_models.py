@@ -21,7 +21,7 @@ from hpo.promotions.service import promote_best
 from hpo.search_spaces.loader import parse_spec
 from hpo.settings import get_settings
 from hpo.store import get_storage
-from hpo.studies import StudyPlan
+from hpo.study_setup import StudyPlan
 from hpo.tracking.models import mirror_promotion, pending_promotions
 from hpo.workers.datasets import load_dataset
 from hpo.workers.final_model import fit_and_save

@@ -16,7 +16,7 @@ from hpo.cli.main import main
 from hpo.search_spaces.loader import parse_spec
 from hpo.settings import get_settings
 from hpo.store import get_storage
-from hpo.studies import StudyPlan
+from hpo.study_setup import StudyPlan
 from hpo.tracking import marks
 from hpo.tracking.client import server_key
 from tests.hpo.tracking.conftest import Relay
@@ -123,7 +123,7 @@ def test_mlflow_down_loses_no_trial_and_sync_backfills(
 ) -> None:
     relay.down()
     reports = run_workers(_plan(study_name, "tests.objectives_fixture:quadratic", 5), 2)
-    assert sum(r.completed for r in reports) == 5  # the study does not notice
+    assert sum(r.counts.complete for r in reports) == 5  # the study does not notice
     storage = get_storage()
     study_id = storage.get_study_id_from_name(study_name)
     pending = marks.unsynced_trials(storage.engine, server_key(tracking), study_id)
