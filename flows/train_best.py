@@ -14,6 +14,7 @@ from hpo.monitoring import artifact_key
 from hpo.promotions import registry
 from hpo.settings import artifacts_dir, get_settings
 from hpo.store import get_storage
+from hpo.tracking.models import mirror_promotion
 from hpo.workers.devices import resolve_device
 from hpo.workers.final_model import fit_and_save
 
@@ -54,11 +55,17 @@ def train_best_flow(pipeline: str, stage: str = "staging", promotion_id: int | N
         threads=settings.worker.threads,
         seed=promotion.seed or 0,
     )
-    get_run_logger().info("model of promotion %d saved to %s", promotion.id, model)
+    log = get_run_logger()
+    log.info("model of promotion %d saved to %s", promotion.id, model)
+    # MLflow (when on): log, register, alias; never fails the run, pending is retried later.
+    mirror = mirror_promotion(storage.engine, promotion, model, settings)
+    if mirror is not None:
+        (log.info if mirror.ok else log.warning)("MLflow: %s", "; ".join(mirror.lines()))
+    mlflow = "".join(f"\n* MLflow: {line}" for line in (mirror.lines() if mirror else []))
     create_markdown_artifact(
         markdown=f"# Model of `{pipeline}/{stage}`\n\n* promotion {promotion.id} "
         f"(study `{promotion.study_name}`, trial {promotion.trial_number})\n"
-        f"* file: `{model}`\n* lineage: `{model.parent / 'lineage.json'}`",
+        f"* file: `{model}`\n* lineage: `{model.parent / 'lineage.json'}`{mlflow}",
         key=artifact_key("model", f"{pipeline}-{stage}"),
     )
     return str(model)

@@ -71,3 +71,13 @@ class DeviceError(HpoError, RuntimeError):
 
 class ArtifactTooLargeError(HpoError, ValueError):
     """An artifact is over the configured size limit (``HPO_ARTIFACTS_MAX_MB``)."""
+
+
+class TrackingUnavailableError(RetryableError, ConnectionError):
+    """The MLflow tracking server cannot be reached or refused a call (the URI in the message
+    is masked). What it was asked to record is marked pending in PostgreSQL and synced later."""
+
+
+class TrackingError(HpoError, RuntimeError):
+    """MLflow answered and refused a call (an invalid name, a missing object): trying again
+    fails the same way until the input changes. The URI in the message is masked."""

@@ -253,6 +253,73 @@ class ArtifactSettings(BaseSettings):
         return value
 
 
+class MlflowSettings(BaseSettings):
+    """MLflow tracking and model registry (optional, the ``mlflow`` extra): off while
+    ``tracking_uri`` is unset. PostgreSQL stays the source of truth; MLflow mirrors it."""
+
+    model_config = SettingsConfigDict(env_prefix="HPO_MLFLOW_", extra="ignore")
+
+    tracking_uri: SecretStr | None = Field(
+        default=None,
+        description="MLflow tracking server, e.g. http://mlflow:5000 (a secret: it may hold a "
+        "password). Unset: no MLflow. Set: every study is an MLflow run with one nested run "
+        "per trial, and train-best registers the promoted model (docs/tracking.md).",
+    )
+    experiment: str = Field(
+        default="hpo",
+        min_length=1,
+        max_length=200,
+        description="MLflow experiment the studies' runs go to.",
+    )
+    model_prefix: str = Field(
+        default="",
+        max_length=100,
+        pattern=r"^[\w.\-]*$",
+        description="Registered model name = this prefix + the pipeline name "
+        "(`models:/<prefix><pipeline>@<stage>` loads a stage's champion).",
+    )
+    request_timeout_s: int = Field(
+        default=10,
+        ge=1,
+        le=600,
+        description="Seconds one MLflow request may take (MLFLOW_HTTP_REQUEST_TIMEOUT).",
+    )
+    max_retries: int = Field(
+        default=1,
+        ge=0,
+        le=10,
+        description="Retries of a failed MLflow request (MLFLOW_HTTP_REQUEST_MAX_RETRIES); what "
+        "still fails is marked pending in PostgreSQL and synced later.",
+    )
+    pause_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="After MLflow failed, a worker stops calling it for this long (its trials "
+        "are marked pending and logged by the next sync).",
+    )
+
+    @field_validator("tracking_uri")
+    @classmethod
+    def _usable(cls, uri: SecretStr | None) -> SecretStr | None:
+        if uri is None or not uri.get_secret_value().strip():
+            return None
+        text = uri.get_secret_value().strip()
+        if not re.match(r"^(databricks(-uc)?$|file:|[A-Za-z][A-Za-z0-9+.\-]*://)", text):
+            raise ValueError(
+                "not a tracking URI: use the form http://host:5000 (or file:, sqlite:, "
+                "postgresql:, databricks)"
+            )
+        import importlib.util
+
+        if importlib.util.find_spec("mlflow") is None:
+            raise ValueError(
+                "MLflow tracking is on, but the mlflow package is not installed: "
+                "pip install 'prefect-hpo[mlflow]'"
+            )
+        return SecretStr(text)
+
+
 class PrefectEnv(BaseSettings):
     """The Prefect variables the service reads itself: is an API server chosen already?"""
 
@@ -299,6 +366,9 @@ class HpoSettings(BaseSettings):
     )
     artifacts: ArtifactSettings = Field(
         default_factory=ArtifactSettings, description="Trial artifacts, models, checkpoints."
+    )
+    mlflow: MlflowSettings = Field(
+        default_factory=MlflowSettings, description="MLflow tracking and model registry."
     )
     dashboard_url: str | None = Field(
         default=None,
@@ -361,7 +431,7 @@ _GROUPS: dict[str, type[BaseSettings]] = {
         if isinstance(info.annotation, type) and issubclass(info.annotation, BaseSettings)
     },
 }
-_SECRET_FIELDS = {"url"}  # never echoed back, not even in an error
+_SECRET_FIELDS = {"url", "tracking_uri"}  # never echoed back, not even in an error
 
 
 def settings_error(exc: ValidationError) -> ConfigError:
@@ -403,8 +473,8 @@ PREFECT_DEFAULTS = {
 def apply_prefect_defaults(api_url: str | None = None) -> None:
     """Set :data:`PREFECT_DEFAULTS` in the environment where the user has not, and
     ``PREFECT_API_URL`` to ``api_url`` (the local server) when given and the user set none;
-    call before Prefect is imported. The one place besides the settings classes that touches
-    os.environ."""
+    call before Prefect is imported. With :func:`apply_mlflow_defaults`, the one place besides
+    the settings classes that touches os.environ."""
     import os
 
     defaults = dict(PREFECT_DEFAULTS)
@@ -412,3 +482,15 @@ def apply_prefect_defaults(api_url: str | None = None) -> None:
         defaults["PREFECT_API_URL"] = api_url
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
+
+
+def apply_mlflow_defaults(settings: MlflowSettings) -> None:
+    """Give MLflow's HTTP client the configured timeout and retries (it reads them from the
+    environment at every request) unless the user set them, and keep it from printing run URLs
+    (which would hold the tracking URI's credentials) to stdout."""
+    import os
+
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(settings.request_timeout_s))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(settings.max_retries))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"

@@ -32,6 +32,7 @@ from hpo.storage import deferred_writes
 from hpo.storage.counts import StateCounts
 from hpo.store import get_storage, is_transient, retry_store
 from hpo.study_setup import StudyPlan, join_study
+from hpo.tracking.trials import TrialLogger
 from hpo.workers.artifacts import TrialArtifacts, keep_best_models, open_artifact_store
 from hpo.workers.devices import resolve_device
 from hpo.workers.heartbeat import Heartbeat
@@ -123,6 +124,7 @@ def run_worker(
         "device": device,
     }
 
+    mlflow_log = TrialLogger.for_study(settings, storage, plan.study_name)  # None: MLflow off
     heartbeat = Heartbeat(storage)  # one thread for the worker's trials, not one per trial
     watchdog = _timeout_watchdog(deadline)
     try:
@@ -160,6 +162,10 @@ def run_worker(
                 )
                 continue
             tally[outcome] += 1
+            if mlflow_log is not None:  # never raises: MLflow down leaves the trial pending
+                mlflow_log.after_trial(trial._trial_id, trial.number)
+        if mlflow_log is not None:
+            mlflow_log.flush()  # what other trials left pending (the last worker gets all)
     finally:
         heartbeat.close()
         if watchdog is not None:

@@ -85,12 +85,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _redact(text: str) -> str:
-    """``text`` without the store's password (in any form libpq takes it)."""
+    """``text`` without the store's password (in any form libpq takes it), nor the MLflow
+    tracking URI's."""
     try:
-        url = get_settings().database.url
+        settings = get_settings()
+        secrets = [settings.database.url, settings.mlflow.tracking_uri]
     except HpoError:
-        url = None
-    return redact(text, url.get_secret_value() if url is not None else None)
+        secrets = []
+    for secret in secrets:
+        if secret is not None:
+            text = redact(text, secret.get_secret_value())
+    return redact(text)
 
 
 if __name__ == "__main__":  # pragma: no cover

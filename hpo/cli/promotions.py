@@ -6,12 +6,13 @@ import argparse
 import json
 from typing import Any
 
-from hpo.cli import startup, tables
+from hpo.cli import startup, tables, tracking
 from hpo.cli.args import int_between
 from hpo.cli.server import use_local_server
 from hpo.cli.tables import Col
 from hpo.objectives_spec import refuse_several_objectives
 from hpo.promotions import registry
+from hpo.settings import get_settings
 from hpo.store import get_storage
 from hpo.study_setup import study_id_of
 
@@ -45,6 +46,7 @@ def register(sub: Any) -> None:
     ch.add_argument("--json", action="store_true")
     ch.add_argument("--wide", action="store_true", help="every column, however narrow")
     ch.set_defaults(handler=list_champions)
+    tracking.register_promotions(q_sub)  # `hpo promotions sync-mlflow` (issue 14)
 
 
 def promote(args: argparse.Namespace) -> int:
@@ -68,6 +70,7 @@ def promote(args: argparse.Namespace) -> int:
         print(promotion.model_dump_json(indent=2))
     else:
         print(f"{promotion.decision}: {promotion.reason}")
+    tracking.report_pending(get_settings())
     return 0
 
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from hpo.cli import plots, tables
+from hpo.cli import plots, tables, tracking
 from hpo.cli.tables import Col
 from hpo.errors import ConfigError
 from hpo.query import (
@@ -96,6 +96,7 @@ def register(sub: Any) -> None:
     _json_arg(imp)
     imp.set_defaults(handler=run_importances)
     plots.register(actions)  # `hpo studies plot` (issue 17)
+    tracking.register_studies(actions)  # `hpo studies sync-mlflow` (issue 14)
 
 
 def _json_arg(p: argparse.ArgumentParser) -> None:

@@ -136,6 +136,13 @@ class MlpModel:
         result = out.cpu().numpy().astype(np.float64)
         return result if self.is_classification else result * self.y_std + self.y_mean
 
+    def as_module(self) -> torch.nn.Module:
+        """One servable ``torch.nn.Module`` (float32 rows in, what :meth:`predict` returns
+        out): the feature scaling, the network and the softmax (or the target unscaling) in one
+        graph, on the CPU. What MLflow's pytorch flavour logs (:mod:`hpo.tracking.models`)."""
+
+        return _Servable(self).eval()
+
     def to_bytes(self) -> bytes:
         import torch
 
@@ -163,6 +170,30 @@ class MlpModel:
 
 
 MODEL_FORMAT = "hpo-torch-mlp/1"
+
+
+def _Servable(model: MlpModel) -> torch.nn.Module:  # noqa: N802 (a class made on first use)
+    """:meth:`MlpModel.as_module`'s module (torch is imported only when one is asked for)."""
+    import torch
+
+    class Servable(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.network = model.network.cpu()
+            f32 = torch.float32
+            self.register_buffer("mean", torch.tensor(model.scaler_mean, dtype=f32))
+            self.register_buffer("scale", torch.tensor(model.scaler_scale, dtype=f32))
+            self.classify = model.is_classification
+            self.y_mean, self.y_std = float(model.y_mean), float(model.y_std)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            mean, scale = self.get_buffer("mean"), self.get_buffer("scale")
+            out: torch.Tensor = self.network((x - mean) / scale)
+            if self.classify:
+                return torch.softmax(out, dim=1)
+            return out.squeeze(1) * self.y_std + self.y_mean
+
+    return Servable()
 
 
 def load_mlp(path: Path | bytes, device: str = "cpu") -> MlpModel:
