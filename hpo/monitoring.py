@@ -211,6 +211,26 @@ def best_config_markdown(summary: StudySummary, links: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def front_table(
+    storage: optuna.storages.RDBStorage, study_name: str
+) -> list[dict[str, Any]] | None:
+    """The Pareto front as table rows (trial, each objective, params), or None for a study of
+    one objective. The front plot is in the plots artifact (:mod:`hpo.front_plot`)."""
+    study_id = study_id_of(storage, study_name)
+    if len(storage.get_study_directions(study_id)) < 2:
+        return None
+    front = StudyClient(storage=storage).pareto_front(study_name)
+    rows = []
+    for trial in front.trials:
+        row: dict[str, Any] = {"trial": trial.number}
+        row.update(
+            {n: _readable(v) for n, v in zip(front.objectives, trial.values or (), strict=True)}
+        )
+        row.update({k: _readable(v) for k, v in trial.params.items() if k not in row})
+        rows.append(row)
+    return rows
+
+
 def study_links(storage: optuna.storages.RDBStorage, study_name: str) -> dict[str, str]:
     """Where else to look at the study: optuna-dashboard (``HPO_DASHBOARD_URL``) and this flow
     run's page in the Prefect UI."""
@@ -235,6 +255,13 @@ def publish_study(
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     summary = StudyClient(storage=storage).summary(study_name)
+    front = front_table(storage, study_name)
+    if front is not None:  # several objectives: the front, not a best configuration
+        create_table_artifact(
+            table=front,
+            key=artifact_key("pareto-front", study_name),
+            description=f"Pareto front of {study_name} (feasible COMPLETE trials)",
+        )
     create_table_artifact(
         table=leaderboard(storage, study_name),
         key=artifact_key("leaderboard", study_name),

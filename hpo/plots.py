@@ -26,6 +26,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from hpo.front_plot import front_png
+from hpo.search_spaces.schema import Direction
 from hpo.study_setup import study_id_of
 
 if TYPE_CHECKING:
@@ -168,10 +170,19 @@ def params_png(trials: Sequence[FrozenTrial], order: Sequence[str], title: str) 
 
 
 def study_plots(storage: optuna.storages.RDBStorage, study_name: str) -> dict[str, bytes]:
-    """The three plots of a study, by name (:data:`PLOTS`), as PNG bytes."""
+    """The three plots of a study, by name (:data:`PLOTS`), as PNG bytes; for a study of
+    several objectives, its Pareto front instead (``front``, :mod:`hpo.front_plot`)."""
     study_id = study_id_of(storage, study_name)
-    maximize = storage.get_study_directions(study_id)[0] == StudyDirection.MAXIMIZE
+    directions = storage.get_study_directions(study_id)
+    maximize = directions[0] == StudyDirection.MAXIMIZE
     trials = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(directions) > 1:
+        names = optuna.Study(study_name=study_name, storage=storage).metric_names
+        names = names or [f"objective {i}" for i in range(len(directions))]
+        senses: list[Direction] = [
+            "maximize" if d == StudyDirection.MAXIMIZE else "minimize" for d in directions
+        ]
+        return {"front": front_png(trials, senses, names, study_name)}
     ranked = importances(trials, maximize)
     return {
         "history": history_png(trials, maximize, study_name),

@@ -8,6 +8,14 @@ its own stream (:mod:`hpo.sampler_streams`): parallel workers never repeat each 
 ``GridSampler`` alone repeats points when several workers run at once. Every factory checks that
 it fits the space first, so a combination that cannot work (CMA-ES on a categorical-only space)
 fails before anything runs.
+
+Several objectives (``objectives:`` in the spec): ``nsga2``, ``nsga3``, ``tpe`` and ``gp`` run in
+their multi-objective modes, ``random``, ``qmc`` and ``grid`` as before; ``cmaes`` optimises one
+objective and is refused. Constraints (``constraints:``) need nothing here: the trial runner
+stores each trial's constraint values as Optuna 5's ``Trial.set_constraint`` does, and Optuna 5's
+NSGA-II/III, TPE and GP read them from the trials (``FrozenTrial.constraints``; the older
+``constraints_func`` argument is deprecated since Optuna 5.0). Random, QMC and grid ignore them;
+the Pareto front leaves infeasible trials out whatever the sampler.
 """
 
 from __future__ import annotations
@@ -76,7 +84,24 @@ def _gp(spec: SearchSpaceSpec, seed: int, study_seed: int) -> optuna.samplers.Ba
     return optuna.samplers.GPSampler(seed=seed)
 
 
+def _nsga2(spec: SearchSpaceSpec, seed: int, study_seed: int) -> optuna.samplers.BaseSampler:
+    # The trials of one generation hold their generation number in system attributes, so a
+    # fresh instance per trial (sampler_streams) picks up the population from the store.
+    return optuna.samplers.NSGAIISampler(seed=seed)
+
+
+def _nsga3(spec: SearchSpaceSpec, seed: int, study_seed: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.NSGAIIISampler(seed=seed)
+
+
 def _cmaes(spec: SearchSpaceSpec, seed: int, study_seed: int) -> optuna.samplers.BaseSampler:
+    if spec.multi_objective:
+        assert spec.objectives is not None
+        raise ConfigError(
+            f"sampler 'cmaes' optimises one objective, but the spec declares "
+            f"{len(spec.objectives)} under `objectives`",
+            fix="use nsga2, nsga3, tpe, gp or random for several objectives, or keep one objective",
+        )
     if not _numeric_params(spec):
         raise ConfigError(
             f"sampler 'cmaes' needs at least one int or float param, but every param of "
@@ -121,6 +146,8 @@ SAMPLERS: dict[str, SamplerFactory] = {
     "random": _random,
     "tpe": _tpe,
     "gp": _gp,
+    "nsga2": _nsga2,
+    "nsga3": _nsga3,
     "cmaes": _cmaes,
     "qmc": _qmc,
     "grid": _grid,

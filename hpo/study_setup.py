@@ -18,11 +18,11 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 
 from hpo.errors import StoreStateError
+from hpo.objectives_spec import objective_names, study_directions
 from hpo.samplers import build_pruner, build_sampler
 from hpo.search_spaces.schema import Direction, SearchSpaceSpec
 from hpo.storage import optuna_storage
 from hpo.store import LOCK_NAMESPACE
-from hpo.workers.metrics import get_metric
 
 
 class StudyPlan(BaseModel):
@@ -41,14 +41,16 @@ class StudyPlan(BaseModel):
     def direction(self) -> Direction:
         return effective_direction(self.spec)
 
+    @property
+    def directions(self) -> list[Direction]:
+        """One per objective (several: ``objectives:`` in the spec, see hpo.objectives_spec)."""
+        return study_directions(self.spec)
+
 
 def effective_direction(spec: SearchSpaceSpec) -> Direction:
-    """The spec's direction, or its metric's natural one, or minimize."""
-    if spec.direction is not None:
-        return spec.direction
-    if spec.metric is not None:
-        return get_metric(spec.metric).direction
-    return "minimize"
+    """The spec's direction, or its metric's natural one, or minimize (the first objective's,
+    for a spec of several)."""
+    return study_directions(spec)[0]
 
 
 def spec_hash(spec: SearchSpaceSpec) -> str:
@@ -67,14 +69,14 @@ def open_study(plan: StudyPlan, storage: optuna.storages.RDBStorage) -> optuna.S
         storage=optuna_storage(storage),
         sampler=sampler,
         pruner=pruner,
-        direction=plan.direction,
+        directions=plan.directions,
         load_if_exists=True,
     )
-    existing = study.direction.name.lower()
-    if existing != plan.direction:
+    existing = [d.name.lower() for d in study.directions]
+    if existing != plan.directions:
         raise StoreStateError(
-            f"study {plan.study_name!r} already exists with direction {existing!r}, "
-            f"but this run asks for {plan.direction!r}",
+            f"study {plan.study_name!r} already exists with direction(s) {existing}, "
+            f"but this run asks for {plan.directions}",
             fix="pass another --study name, or fix `direction` in the spec",
         )
     attrs: dict[str, Any] = {
@@ -90,8 +92,8 @@ def open_study(plan: StudyPlan, storage: optuna.storages.RDBStorage) -> optuna.S
     for key, value in attrs.items():
         if study.user_attrs.get(key) != value:
             study.set_user_attr(key, value)
-    if study.metric_names != [metric := plan.spec.metric or plan.spec.objective]:
-        study.set_metric_names([metric])  # optuna-dashboard's axis label (not "Objective 0")
+    if study.metric_names != (names := objective_names(plan.spec)):
+        study.set_metric_names(names)  # optuna-dashboard's axis labels (not "Objective 0")
     if plan.sampler == "grid":
         enqueue_grid(study, storage, plan)
     return study
@@ -133,8 +135,9 @@ def resume_conflicts(
     """What the stored study (its ``hpo.*`` user attributes and directions) and ``plan``
     disagree on, in words: ``"direction: 'maximize' -> 'minimize'"``; empty when it may resume."""
     found: list[str] = []
-    if stored_directions and stored_directions != [plan.direction]:
-        found.append(f"direction: {', '.join(stored_directions)!r} -> {plan.direction!r}")
+    if stored_directions and stored_directions != plan.directions:
+        old, new = ", ".join(stored_directions), ", ".join(plan.directions)
+        found.append(f"direction: {old!r} -> {new!r}")
     stored_spec = stored_attrs.get("hpo.spec")
     if not isinstance(stored_spec, dict):
         return found  # made outside the service (plain Optuna): only the direction is known
@@ -153,6 +156,9 @@ def resume_conflicts(
     for field in ("objective", "dataset", "metric"):
         if stored_spec.get(field) != new_spec.get(field):
             found.append(f"{field}: {stored_spec.get(field)!r} -> {new_spec.get(field)!r}")
+    for field in ("objectives", "constraints"):  # absent from specs stored before issue 15
+        if (stored_spec.get(field) or None) != (new_spec.get(field) or None):
+            found.append(field)
     return found
 
 

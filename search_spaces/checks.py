@@ -5,10 +5,12 @@ anything starts so a wrong name fails in a second with a clear message, not mid-
 from __future__ import annotations
 
 from hpo.errors import ConfigError, HpoError
+from hpo.objectives_spec import check_objectives
 from hpo.samplers import build_pruner, build_sampler
 from hpo.search_spaces.schema import SearchSpaceSpec
 from hpo.workers.datasets import load_dataset
 from hpo.workers.metrics import check_metric_fits, get_metric
+from hpo.workers.objectives.pareto_problems import is_pareto_problem
 from hpo.workers.objectives.registry import is_builtin, resolve_objective
 from hpo.workers.objectives.synthetic import is_synthetic
 
@@ -19,7 +21,8 @@ def check_spec(spec: SearchSpaceSpec, sampler: str, *, source: str = "<spec>") -
     try:
         resolve_objective(spec.objective)
         # Model trainers need data and a score; benchmark functions (branin, ...) need neither.
-        if is_builtin(spec.objective) and not is_synthetic(spec.objective):
+        benchmark = is_synthetic(spec.objective) or is_pareto_problem(spec.objective)
+        if is_builtin(spec.objective) and not benchmark:
             for name in ("dataset", "metric"):
                 if getattr(spec, name) is None:
                     raise ConfigError(
@@ -42,6 +45,7 @@ def check_spec(spec: SearchSpaceSpec, sampler: str, *, source: str = "<spec>") -
                 metric = get_metric(metric_name)
                 if spec.dataset is not None:
                     check_metric_fits(metric, dataset)
+        check_objectives(spec, source=source)  # names its own field
         field = "sampler"
         build_sampler(sampler, spec, spec.seed)
         field = "pruner.options"

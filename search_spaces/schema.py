@@ -167,6 +167,29 @@ class PrunerSpec(_Frozen):
     )
 
 
+class ObjectiveSpec(_Frozen):
+    """One objective of a study: a metric the objective reports, and which way is better."""
+
+    metric: str = Field(min_length=1, max_length=100)
+    direction: Direction
+
+
+class ConstraintSpec(_Frozen):
+    """A bound on a reported metric (``{metric: model_size_kb, op: "<=", value: 500}``); a trial
+    that breaks it is infeasible: it never enters the Pareto front."""
+
+    metric: str = Field(min_length=1, max_length=100)
+    op: Literal["<=", ">="]
+    value: float = Field(allow_inf_nan=False)
+
+    def violation(self, reported: float) -> float:
+        """Optuna's convention: <= 0 is feasible, the amount above 0 is by how much it fails."""
+        return reported - self.value if self.op == "<=" else self.value - reported
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.value:g}"
+
+
 class ModelArtifacts(_Frozen):
     """Keep the trained models of the study's best trials in the artifact store."""
 
@@ -197,6 +220,14 @@ class SearchSpaceSpec(_Frozen):
     direction: Direction | None = Field(
         default=None, description="minimize or maximize; defaults to the metric's own."
     )
+    objectives: tuple[ObjectiveSpec, ...] | None = Field(
+        default=None,
+        description="Several objectives (a Pareto front): `{metric, direction}` each, in the "
+        "order a custom objective returns them; instead of `direction`.",
+    )
+    constraints: tuple[ConstraintSpec, ...] = Field(
+        default=(), description="Bounds on reported metrics: `{metric, op: '<=' | '>=', value}`."
+    )
     cv_folds: int = Field(default=5, ge=2, le=20)
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
     sampler: str = Field(default="tpe", description="Default sampler name.")
@@ -216,6 +247,41 @@ class SearchSpaceSpec(_Frozen):
                 f"`name` must be 1-100 letters, digits, '_', '-' or '.', but got {v!r}"
             )
         return v
+
+    @model_validator(mode="after")
+    def _objectives(self) -> SearchSpaceSpec:
+        if self.objectives is None:
+            return self
+        if not self.objectives:
+            raise ValueError(
+                "`objectives` must list at least one `{metric, direction}`, but it is empty; "
+                "list them, or drop `objectives` and use `direction`"
+            )
+        if self.direction is not None:
+            raise ValueError(
+                "`direction` and `objectives` cannot both be given; with `objectives`, each "
+                "entry has its own direction: drop `direction`"
+            )
+        names = [o.metric for o in self.objectives]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(
+                f"`objectives` must name each metric once, but {repeated} repeat; remove the copy"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _constraints(self) -> SearchSpaceSpec:
+        texts = [str(c) for c in self.constraints]
+        repeated = sorted({t for t in texts if texts.count(t) > 1})
+        if repeated:
+            raise ValueError(f"`constraints` repeat {repeated}; remove the copy")
+        return self
+
+    @property
+    def multi_objective(self) -> bool:
+        """True when the spec declares more than one objective (the study has a Pareto front)."""
+        return self.objectives is not None and len(self.objectives) > 1
 
     @model_validator(mode="after")
     def _grid_inside_space(self) -> SearchSpaceSpec:

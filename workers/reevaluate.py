@@ -35,7 +35,14 @@ def reevaluate(
         context = TrialContext(
             trial_number=-1, device=device, setup=setup, threads=settings.worker.threads
         )
-        score = float(objective(dict(params), context))
+        result = objective(dict(params), context)
+        if isinstance(result, Mapping | Sequence):
+            raise ConfigError(
+                f"objective {spec.objective!r} returned several values; only a single-objective "
+                "study can be re-evaluated",
+                fix="promote from a study whose objective returns one float",
+            )
+        score = float(result)
         if not math.isfinite(score):
             raise ConfigError(
                 f"re-evaluating params {dict(params)} with seed {seed} gave {score}",

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict
 
 from hpo.claims import claim_next
 from hpo.leases import reap_orphans, running_trials
+from hpo.objectives_spec import CONSTRAINTS_KEY, METRICS_ATTR, TrialValues, trial_values
 from hpo.search_spaces.schema import CategoricalParam, FloatParam, IntParam, SearchSpaceSpec
 from hpo.settings import HpoSettings, get_settings
 from hpo.storage import deferred_writes
@@ -226,6 +227,8 @@ def _run_one(
     def report(step: int, value: float) -> None:
         if stop_requested():  # Ctrl-C: a trial that reports is cut here
             raise TrialInterrupted
+        if spec.multi_objective:
+            return  # Optuna keeps no intermediate values (and prunes nothing) then
         trial.report(value, step)
         if trial.should_prune():
             raise optuna.TrialPruned(f"pruned at step {step}")
@@ -264,7 +267,8 @@ def _evaluate(
                 trial.set_user_attr(key, attr)
             params = suggest_params(trial, spec)
         with interruptible():
-            value = float(objective(params, context))
+            result = objective(params, context)
+        outcome = trial_values(result, context.metrics, spec)  # ConfigError: it does not fit
     except optuna.TrialPruned:
         _tell(study, trial, state=optuna.trial.TrialState.PRUNED)
         return "pruned"
@@ -290,8 +294,10 @@ def _evaluate(
         # not the end of the worker (nor of the CLI around it).
         what = f"SystemExit({exc.code!r})" if isinstance(exc, SystemExit) else "KeyboardInterrupt"
         return _fail(study, trial, f"the objective raised {what}", traceback.format_exc())
-    if not math.isfinite(value):
-        return _fail(study, trial, f"objective returned {value}, which is not a finite number")
+    bad = [v for v in (*outcome.values, *outcome.constraints.values()) if not math.isfinite(v)]
+    if bad:
+        return _fail(study, trial, f"objective returned {bad[0]}, which is not a finite number")
+    _record_metrics(study, trial, outcome)
     if isinstance(context.files, TrialArtifacts):
         try:
             context.files.store_model()  # before tell: a finished trial takes no attributes
@@ -299,15 +305,30 @@ def _evaluate(
             if is_transient(exc):
                 raise
             logger.warning("trial %d: model not stored: %s", trial.number, exc)
-    _tell(study, trial, value=value)
+    _tell(study, trial, value=list(outcome.values))
     return "completed"
+
+
+def _record_metrics(study: optuna.Study, trial: optuna.Trial, outcome: TrialValues) -> None:
+    """The reported metrics (user attribute ``metrics``) and constraint values (system
+    attributes ``constraints:<constraint>``, as Optuna 5's ``Trial.set_constraint`` writes them:
+    its samplers and the Pareto front read them)."""
+    if not outcome.metrics and not outcome.constraints:
+        return
+    with deferred_writes(study._storage, trial._trial_id):
+        if outcome.metrics:
+            trial.set_user_attr(METRICS_ATTR, outcome.metrics)
+        for name, value in outcome.constraints.items():
+            study._storage.set_trial_system_attr(
+                trial._trial_id, f"{CONSTRAINTS_KEY}:{name}", value
+            )
 
 
 def _tell(
     study: optuna.Study,
     trial: optuna.Trial,
     *,
-    value: float | None = None,
+    value: float | list[float] | None = None,
     state: optuna.trial.TrialState | None = None,
 ) -> None:
     """Record the outcome, riding out a store restart: a finished trial is never dropped."""

@@ -10,6 +10,7 @@ from hpo.cli import startup, tables, tracking
 from hpo.cli.args import int_between
 from hpo.cli.server import use_local_server
 from hpo.cli.tables import Col
+from hpo.objectives_spec import refuse_several_objectives
 from hpo.promotions import registry
 from hpo.settings import get_settings
 from hpo.store import get_storage
@@ -49,7 +50,10 @@ def register(sub: Any) -> None:
 
 
 def promote(args: argparse.Namespace) -> int:
-    study_id_of(get_storage(), args.study)  # no such study: exit 2 before anything starts
+    storage = get_storage()
+    study_id = study_id_of(storage, args.study)  # no such study: exit 2 before anything starts
+    n_objectives = len(storage.get_study_directions(study_id))
+    refuse_several_objectives(f"study {args.study!r}", n_objectives)  # exit 2, no Prefect
     use_local_server(start=True)
     from hpo.flows.promote import promote_flow  # imports Prefect: after the server is chosen
 

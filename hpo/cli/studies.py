@@ -1,4 +1,4 @@
-"""``hpo studies list|show|trials|best|export|importances``: read the study store.
+"""``hpo studies list|show|trials|best|front|export|importances``: read the study store.
 
 Tables for people, ``--json`` for scripts (the :mod:`hpo.query` models, as JSON). Everything is
 read-only and safe while studies run. Exit codes: 0 done, 1 nothing to show (no COMPLETE trial
@@ -72,6 +72,17 @@ def register(sub: Any) -> None:
     best.add_argument("name", help="study name")
     _json_arg(best)
     best.set_defaults(handler=run_best)
+
+    front = actions.add_parser(
+        "front", help="a study's Pareto front: its non-dominated (feasible) COMPLETE trials"
+    )
+    front.add_argument("name", help="study name")
+    front.add_argument(
+        "--all", action="store_true", help="infeasible trials too (those breaking a constraint)"
+    )
+    front.add_argument("--wide", action="store_true", help="every column, however narrow")
+    _json_arg(front)
+    front.set_defaults(handler=run_front)
 
     export = actions.add_parser("export", help="write a study's trials to CSV or JSON")
     export.add_argument("name", help="study name")
@@ -344,6 +355,37 @@ def _print_trial(t: TrialRecord, *, title: str) -> None:
     for key, value in t.user_attrs.items():
         table.add_row(f"user_attrs.{key}", _cell(value))
     _console().print(table)
+
+
+def run_front(args: argparse.Namespace) -> int:
+    front = StudyClient().pareto_front(args.name, feasible_only=not args.all)
+    if args.json:
+        _print_json(front)
+        return 0 if front.trials else 1
+    params = list(dict.fromkeys(name for t in front.trials for name in t.params))
+    heads = [f"{n} ({d[:3]})" for n, d in zip(front.objectives, front.directions, strict=True)]
+    cols = [
+        Col("number", key=True, justify="right"),
+        *(Col(h, key=True, justify="right") for h in heads),
+        *([Col("feasible")] if front.constraints else []),
+        *(Col(name, narrow=False, justify="right") for name in params),
+    ]
+    rows = [
+        [
+            str(t.number),
+            *(_num(v) for v in t.values or ()),
+            *(["yes" if t.feasible else "no"] if front.constraints else []),
+            *(_cell(t.params.get(name)) for name in params),
+        ]
+        for t in front.trials
+    ]
+    bounds = f"; constraints: {', '.join(front.constraints)}" if front.constraints else ""
+    footer = (
+        f"{len(front.trials)} trials on the front of {front.n_complete} COMPLETE "
+        f"({front.n_feasible} feasible{bounds})"
+    )
+    _print_table(f"Pareto front of {args.name}", cols, rows, footer, args.wide)
+    return 0 if front.trials else 1
 
 
 def run_export(args: argparse.Namespace) -> int:

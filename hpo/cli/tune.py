@@ -164,7 +164,9 @@ def run(args: argparse.Namespace) -> int:
             f"finished: {counts.finished}/{plan.n_trials} "
             f"(complete {counts.complete}, pruned {counts.pruned}, failed {counts.fail})"
         )
-        if best is not None and best.value is not None:
+        if plan.spec.multi_objective:  # several objectives: a front, not one best trial
+            print(f"Pareto front: hpo studies front {plan.study_name}")
+        elif best is not None and best.value is not None:
             metric = plan.spec.metric or "value"
             print(f"best {metric}: {best.value:.6g} (trial {best.number})")
             print("best params: " + json.dumps(best.params, sort_keys=True))

@@ -36,6 +36,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from hpo.errors import ConfigError, HpoError
+from hpo.objectives_spec import refuse_several_objectives
 from hpo.samplers import build_sampler
 from hpo.search_spaces.checks import check_spec
 from hpo.search_spaces.schema import CategoricalParam, SearchSpaceSpec
@@ -149,6 +150,7 @@ def plan_comparison(
     """Expand (samplers x seeds) into study plans; raise an :class:`~hpo.errors.HpoError` for
     anything that cannot work (unknown sampler, CMA-ES on a categorical-only space, a grid that
     cannot be built...) before any study exists."""
+    refuse_several_objectives(f"spec {spec.name!r}", len(spec.objectives or ()), where=source)
     names = tuple(s.strip() for s in samplers if s.strip())
     if not names:
         raise ConfigError("--samplers must name at least one sampler, e.g. random,tpe")

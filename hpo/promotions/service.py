@@ -14,6 +14,7 @@ import optuna
 from sqlalchemy.exc import IntegrityError
 
 from hpo.errors import ConfigError, StoreStateError
+from hpo.objectives_spec import refuse_several_objectives
 from hpo.promotions import registry
 from hpo.promotions.gate import decide
 from hpo.promotions.lineage import code_version, dataset_fingerprint
@@ -59,6 +60,8 @@ def promote_best(
     settings = settings or get_settings()
     registry.create_tables(storage.engine)
     study_id = study_id_of(storage, study_name)
+    n_objectives = len(storage.get_study_directions(study_id))
+    refuse_several_objectives(f"study {study_name!r}", n_objectives)
     try:
         best = storage.get_best_trial(study_id)
     except ValueError:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from hpo.query.client import StudyClient
 from hpo.query.export import EXPORT_FORMATS, ExportFormat
+from hpo.query.fronts import FrontTrial, ParetoFront
 from hpo.query.models import (
     SORT_KEYS,
     STUDY_STATES,
@@ -37,8 +38,10 @@ __all__ = [
     "STUDY_STATES",
     "TRIAL_STATES",
     "ExportFormat",
+    "FrontTrial",
     "Importances",
     "Page",
+    "ParetoFront",
     "SortKey",
     "StateCounts",
     "StudyClient",

@@ -42,6 +42,7 @@ from hpo.query.filters import (
     resolve_params,
 )
 from hpo.query.frame import records_to_dataframe
+from hpo.query.fronts import ParetoFront, study_front
 from hpo.query.importance import param_importances
 from hpo.query.meta import StudyMeta, param_names, study_meta
 from hpo.query.models import (
@@ -220,8 +221,8 @@ class StudyClient:
     def best_trial(self, study_name: str) -> TrialRecord | None:
         """The best COMPLETE trial for the study's direction (ties: the lowest number), or None
         before any trial completes. One indexed query. Optuna's constraints
-        (``constraints`` system attribute) are not consulted: the service does not set them.
-        A multi-objective study has no single best trial: :class:`StoreStateError`."""
+        (``constraints`` system attribute) are not consulted here. A multi-objective study has no
+        single best trial (:class:`StoreStateError`): see :meth:`pareto_front`."""
         with self._read() as conn:
             meta = study_meta(conn, study_name, max_buckets=_trials.MAX_BUCKETS)
             return _trials.fetch_best(conn, meta)
@@ -233,6 +234,14 @@ class StudyClient:
         with self._read() as conn:
             meta = study_meta(conn, study_name)
         return param_importances(self._storage, meta)
+
+    def pareto_front(self, study_name: str, *, feasible_only: bool = True) -> ParetoFront:
+        """The non-dominated COMPLETE trials of a study (of one or several objectives), feasible
+        ones only by default (every stored constraint value <= 0). Loads the COMPLETE trials
+        into memory (see :mod:`hpo.query.fronts`)."""
+        with self._read() as conn:
+            meta = study_meta(conn, study_name)
+        return study_front(self._storage, meta, feasible_only=feasible_only)
 
     # -- exports ---------------------------------------------------------------------------
 

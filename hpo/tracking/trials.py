@@ -294,6 +294,8 @@ def _log_study_best(
         best = storage.get_best_trial(study_id)
     except ValueError:
         return  # no COMPLETE trial yet
+    except RuntimeError:
+        return  # several objectives: a front, no best trial (hpo studies front)
     n = storage.get_n_trials(study_id, (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
     from mlflow.entities import Metric, RunTag
 

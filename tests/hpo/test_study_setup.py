@@ -76,3 +76,31 @@ def test_cli_refuses_a_resume_with_another_spec(
     assert f"study {study_name!r} already exists with a different direction" in err
     path.write_text(yaml.safe_dump(SPEC))
     assert main(["tune", str(path), "--study", study_name, "--n-trials", "9", "--check"]) == 0
+
+
+def test_resume_with_other_objectives_or_constraints_is_a_conflict() -> None:
+    from hpo.search_spaces.loader import parse_spec
+    from hpo.study_setup import StudyPlan, resume_conflicts
+
+    base = {
+        "name": "t",
+        "objective": "zdt1",
+        "params": {"x0": {"type": "float", "low": 0, "high": 1}},
+    }
+    two = [{"metric": "f1", "direction": "minimize"}, {"metric": "f2", "direction": "minimize"}]
+    old = parse_spec({**base, "objectives": two})
+    stored = {"hpo.spec": old.model_dump(mode="json")}
+    flipped = parse_spec({**base, "objectives": two[::-1]})
+    plan = StudyPlan(study_name="s", spec=flipped, sampler="nsga2", n_trials=5, seed=0)
+    assert resume_conflicts(plan, stored, ["minimize", "minimize"]) == ["objectives"]
+    bound = parse_spec(
+        {**base, "objectives": two, "constraints": [{"metric": "f1", "op": "<=", "value": 1}]}
+    )
+    plan = plan.model_copy(update={"spec": bound})
+    assert resume_conflicts(plan, stored, ["minimize", "minimize"]) == ["constraints"]
+    # A spec stored before `objectives`/`constraints` existed resumes as before.
+    single = parse_spec({**base, "objective": "branin"})
+    legacy = single.model_dump(mode="json")
+    del legacy["objectives"], legacy["constraints"]
+    plan = plan.model_copy(update={"spec": single})
+    assert resume_conflicts(plan, {"hpo.spec": legacy}, ["minimize"]) == []

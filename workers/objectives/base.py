@@ -1,19 +1,23 @@
 """The objective plug point: what a trial runs.
 
 An objective takes the sampled params (a plain dict) and, optionally, a :class:`TrialContext`,
-and returns one float (the metric to minimise or maximise). Built-in objectives (xgboost,
-lightgbm, torch_mlp) and users' own functions (``package.module:function``) share this shape,
-so the trial runner never needs to know which one it is calling.
+and returns one float (the metric to minimise or maximise), or, for a study of several
+objectives, a dict of named values or a tuple in the spec's ``objectives`` order
+(:data:`ObjectiveResult`); ``hpo.objectives_spec`` maps it to the study's values. Built-in
+objectives (xgboost, lightgbm, torch_mlp) and users' own functions (``package.module:function``)
+share this shape, so the trial runner never needs to know which one it is calling.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 Params = Mapping[str, Any]
+#: What an objective returns: one value, named values, or values in the declared order.
+ObjectiveResult = float | Mapping[str, float] | Sequence[float]
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,10 @@ class TrialContext:
     setup: EvaluationSetup
     threads: int = 1
     report: Callable[[int, float], None] = field(default=lambda step, value: None, repr=False)
+    #: Metrics reported beside the value (the built-ins' ``latency_ms``, ``model_size_kb``,
+    #: ``fit_time_s``: :mod:`hpo.workers.objectives.costs`); objectives and constraints may
+    #: name them.
+    metrics: dict[str, float] = field(default_factory=dict, repr=False)
     files: TrialFiles | None = field(default=None, repr=False)
 
     def save_artifact(self, data: str | Path | bytes, name: str) -> str:
@@ -96,6 +104,7 @@ class TrialContext:
 
 @runtime_checkable
 class Objective(Protocol):
-    """A built-in objective: ``objective(params, context) -> float``."""
+    """A built-in objective: ``objective(params, context) -> float`` (the benchmark problems of
+    several objectives return a dict)."""
 
-    def __call__(self, params: Params, context: TrialContext) -> float: ...
+    def __call__(self, params: Params, context: TrialContext) -> ObjectiveResult: ...

@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from hpo.workers.cv import cross_validate, merge_params, pruning_score, resolve_setup
 from hpo.workers.datasets import Dataset
 from hpo.workers.objectives.base import Params, TrialContext
+from hpo.workers.objectives.costs import CostMeter
 
 REPORT_EVERY = 10
 
@@ -70,6 +71,7 @@ def lightgbm_objective(params: Params, context: TrialContext) -> float:
     dataset, metric = resolve_setup(context.setup)
     score = pruning_score(context.setup, dataset, metric)
     n_rounds = int(merged["n_estimators"])
+    meter = CostMeter()  # latency_ms, model_size_kb, fit_time_s: see costs.py
 
     def fit_predict(
         X_train: NDArray[np.float32],
@@ -88,14 +90,20 @@ def lightgbm_objective(params: Params, context: TrialContext) -> float:
 
         booster_params = _booster_params(merged, dataset, context, fold)
         train_set = lgb.Dataset(X_train, label=y_train, params={"verbosity": -1})
-        booster = lgb.train(
-            booster_params,
-            train_set,
-            num_boost_round=n_rounds,
-            callbacks=[report] if fold == 0 else None,
-        )
+        with meter.fit():
+            booster = lgb.train(
+                booster_params,
+                train_set,
+                num_boost_round=n_rounds,
+                callbacks=[report] if fold == 0 else None,
+            )
         if fold == 0 and context.keeps_models:  # the first fold's model: the trial's
             context.save_model(booster.model_to_string().encode(), "model.txt")
-        return np.asarray(booster.predict(X_valid))
+        with meter.predict(len(X_valid)):
+            output = np.asarray(booster.predict(X_valid))
+        meter.model_bytes(len(booster.model_to_string().encode()))
+        return output
 
-    return cross_validate(context.setup, fit_predict)
+    score_value = cross_validate(context.setup, fit_predict)
+    meter.publish(context)
+    return score_value

@@ -11,11 +11,11 @@ import importlib
 import inspect
 import numbers
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from hpo.errors import ConfigError, ObjectiveImportError, UnknownNameError
-from hpo.workers.objectives.base import Objective, Params, TrialContext
+from hpo.workers.objectives.base import Objective, ObjectiveResult, Params, TrialContext
 
 # name -> (module, function)
 _BUILTINS: dict[str, tuple[str, str]] = {
@@ -28,6 +28,9 @@ _BUILTINS: dict[str, tuple[str, str]] = {
     "rosenbrock": ("hpo.workers.objectives.synthetic", "rosenbrock"),
     "six_hump_camel": ("hpo.workers.objectives.synthetic", "six_hump_camel"),
     "ackley": ("hpo.workers.objectives.synthetic", "ackley"),
+    # Two objectives with known Pareto fronts: see pareto_problems.py.
+    "zdt1": ("hpo.workers.objectives.pareto_problems", "zdt1"),
+    "zdt2": ("hpo.workers.objectives.pareto_problems", "zdt2"),
 }
 
 _USER_PATH = re.compile(r"^(?P<module>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):(?P<attr>[A-Za-z_]\w*)$")
@@ -45,7 +48,7 @@ def _import_builtin(name: str) -> Objective:
 
 
 def _lazy(name: str) -> Objective:
-    def objective(params: Params, context: TrialContext) -> float:
+    def objective(params: Params, context: TrialContext) -> ObjectiveResult:
         return _import_builtin(name)(params, context)
 
     objective.__name__ = objective.__qualname__ = f"{name}_objective"
@@ -75,7 +78,7 @@ def is_builtin(name: str) -> bool:
     return name in _BUILTINS
 
 
-def resolve_objective(name: str) -> Callable[[Params, TrialContext], float]:
+def resolve_objective(name: str) -> Callable[[Params, TrialContext], ObjectiveResult]:
     """A built-in objective by name, or a user objective given as ``package.module:function``.
 
     Errors are those of :func:`get_builtin_objective` and :func:`load_user_objective`.
@@ -85,11 +88,12 @@ def resolve_objective(name: str) -> Callable[[Params, TrialContext], float]:
     return get_builtin_objective(name)
 
 
-def load_user_objective(path: str) -> Callable[[Params, TrialContext], float]:
+def load_user_objective(path: str) -> Callable[[Params, TrialContext], ObjectiveResult]:
     """Import a user objective given as ``package.module:function``.
 
     The function takes ``(params)`` or ``(params, context)``; the result is always called as
-    ``(params, context)`` and returns its value as a float.
+    ``(params, context)`` and returns its value as a float, or (several objectives) a dict of
+    named numbers or a tuple of numbers, checked against the spec by the trial runner.
     """
     match = _USER_PATH.match(path.strip())
     if match is None:
@@ -120,13 +124,18 @@ def load_user_objective(path: str) -> Callable[[Params, TrialContext], float]:
         )
     takes_context = _takes_context(path, fn)
 
-    def objective(params: Params, context: TrialContext) -> float:
+    def objective(params: Params, context: TrialContext) -> ObjectiveResult:
         value = fn(params, context) if takes_context else fn(params)
+        if isinstance(value, Mapping) or (
+            isinstance(value, Sequence) and not isinstance(value, str | bytes)
+        ):
+            return value  # several values: checked against the spec's objectives
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise ConfigError(
                 f"user objective {path!r} must return a number, but returned "
                 f"{type(value).__name__} {value!r}",
-                fix="return one float: the value to minimise or maximise",
+                fix="return one float (the value to minimise or maximise), or for several "
+                "objectives a dict of named values or a tuple in the spec's order",
             )
         return float(value)
 

@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 from hpo.errors import ConfigError
 from hpo.workers.cv import cross_validate, merge_params, pruning_score, resolve_setup
 from hpo.workers.objectives.base import Params, TrialContext
+from hpo.workers.objectives.costs import CostMeter
 
 if TYPE_CHECKING:
     import torch
@@ -341,6 +342,7 @@ def torch_mlp_objective(params: Params, context: TrialContext) -> float:
     identity = {"params": merged, "seed": context.setup.seed, "folds": context.setup.cv_folds}
     saved = _usable(context.restore(), identity, context.trial_number)
     done: dict[int, NDArray[Any]] = saved["done"] if saved else {}
+    meter = CostMeter()  # latency_ms, model_size_kb, fit_time_s: see costs.py
 
     def fit_predict(
         X_train: NDArray[np.float32],
@@ -367,18 +369,23 @@ def torch_mlp_objective(params: Params, context: TrialContext) -> float:
                 step=fold * epochs + epoch,
             )
 
-        model = train_mlp(
-            merged, X_train, y_train, dataset.task, dataset.n_classes,
-            device=context.device, seed=context.setup.seed + fold,
-            on_epoch=on_epoch if fold == 0 else None, resume=resume, checkpoint=checkpoint,
-        )  # fmt: skip
-        output = model.predict(X_valid)
+        with meter.fit():
+            model = train_mlp(
+                merged, X_train, y_train, dataset.task, dataset.n_classes,
+                device=context.device, seed=context.setup.seed + fold,
+                on_epoch=on_epoch if fold == 0 else None, resume=resume, checkpoint=checkpoint,
+            )  # fmt: skip
+        with meter.predict(len(X_valid)):
+            output = model.predict(X_valid)
+        meter.model_bytes(len(model.to_bytes()))
         done[fold] = output
         if fold == 0 and context.keeps_models:
             context.save_model(model.to_bytes(), "model.pt")
         return output
 
-    return cross_validate(context.setup, fit_predict)
+    score_value = cross_validate(context.setup, fit_predict)
+    meter.publish(context)
+    return score_value
 
 
 def _usable(restored: Any, identity: dict[str, Any], trial_number: int) -> dict[str, Any] | None:

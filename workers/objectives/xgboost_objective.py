@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from hpo.workers.cv import cross_validate, merge_params, pruning_score, resolve_setup
 from hpo.workers.datasets import Dataset
 from hpo.workers.objectives.base import Params, TrialContext
+from hpo.workers.objectives.costs import CostMeter
 
 REPORT_EVERY = 10
 
@@ -93,6 +94,7 @@ def xgboost_objective(params: Params, context: TrialContext) -> float:
     dataset, metric = resolve_setup(context.setup)
     score = pruning_score(context.setup, dataset, metric)
     n_rounds = int(merged["n_estimators"])
+    meter = CostMeter()  # latency_ms, model_size_kb, fit_time_s: see costs.py
 
     def fit_predict(
         X_train: NDArray[np.float32],
@@ -106,15 +108,21 @@ def xgboost_objective(params: Params, context: TrialContext) -> float:
         callbacks: list[xgb.callback.TrainingCallback] = []
         if fold == 0:
             callbacks.append(_ReportCallback(context, score, dvalid, y_valid, n_rounds))
-        booster = xgb.train(
-            _booster_params(merged, dataset, context, fold),
-            dtrain,
-            num_boost_round=n_rounds,
-            verbose_eval=False,
-            callbacks=callbacks,
-        )
+        with meter.fit():
+            booster = xgb.train(
+                _booster_params(merged, dataset, context, fold),
+                dtrain,
+                num_boost_round=n_rounds,
+                verbose_eval=False,
+                callbacks=callbacks,
+            )
         if fold == 0 and context.keeps_models:  # the first fold's model: the trial's
             context.save_model(bytes(booster.save_raw("json")), "model.json")
-        return np.asarray(booster.predict(dvalid))
+        with meter.predict(len(X_valid)):
+            output = np.asarray(booster.predict(dvalid))
+        meter.model_bytes(len(booster.save_raw(raw_format="ubj")))
+        return output
 
-    return cross_validate(context.setup, fit_predict)
+    score_value = cross_validate(context.setup, fit_predict)
+    meter.publish(context)
+    return score_value

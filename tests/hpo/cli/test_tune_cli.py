@@ -126,7 +126,7 @@ def test_unknown_sampler_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     err = capsys.readouterr().err
     assert code == 2
     assert "unknown sampler 'annealing'" in err
-    assert "fix: use one of: cmaes, gp, grid, qmc, random, tpe" in err
+    assert "fix: use one of: cmaes, gp, grid, nsga2, nsga3, qmc, random, tpe" in err
 
 
 BAD_ARGS: list[tuple[list[str], str]] = [

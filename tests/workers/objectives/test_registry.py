@@ -35,7 +35,7 @@ def _context(report: list[tuple[int, float]] | None = None) -> TrialContext:
 def test_builtin_names() -> None:
     assert builtin_objective_names() == [
         *["ackley", "branin", "hartmann6", "lightgbm", "rosenbrock", "six_hump_camel"],
-        *["torch_mlp", "xgboost"],
+        *["torch_mlp", "xgboost", "zdt1", "zdt2"],
     ]
     assert sorted(BUILTIN_OBJECTIVES) == builtin_objective_names()
     assert all(isinstance(fn, Objective) for fn in BUILTIN_OBJECTIVES.values())

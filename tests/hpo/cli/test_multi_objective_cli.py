@@ -1,0 +1,140 @@
+"""Several objectives from the command line: what cannot work (an objective count that does not
+fit, a constraint or objective on a metric the objective does not report, CMA-ES on several
+objectives, a pruner on several objectives, compare/promote of a front) is refused with exit 2
+and one clear error before anything runs; `hpo studies front` fits 80 columns."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import yaml
+
+from hpo.cli.main import main
+from hpo.search_spaces.loader import load_spec
+from hpo.store import get_storage
+from tests.hpo.cli.test_tables import _assert_fits, run_in_terminal
+
+ZDT1 = load_spec("zdt1").model_dump(mode="json", exclude_none=True)
+XGB: dict[str, Any] = {
+    "name": "mo-cli",
+    "objective": "xgboost",
+    "dataset": "breast_cancer",
+    "metric": "accuracy",
+    "objectives": [
+        {"metric": "accuracy", "direction": "maximize"},
+        {"metric": "latency_ms", "direction": "minimize"},
+    ],
+    "params": {"max_depth": {"type": "int", "low": 2, "high": 6}},
+}
+
+
+def _write(tmp_path: Path, raw: dict[str, Any]) -> str:
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+def _refused(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    code = main(list(argv))
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert len([line for line in err.splitlines() if not line.startswith("  fix:")]) == 1
+    return err
+
+
+BAD: list[tuple[str, dict[str, Any], list[str], str]] = [
+    (
+        "objective count mismatch",
+        {**{k: v for k, v in ZDT1.items() if k != "objectives"}, "direction": "minimize"},
+        [],
+        "objectives: the built-in objective 'zdt1' returns several values (f1, f2), but the "
+        "spec declares one objective",
+    ),
+    (
+        "objective on an unreported metric",
+        {**ZDT1, "objectives": [{"metric": "f1", "direction": "minimize"},
+                                {"metric": "f3", "direction": "minimize"}]},
+        [],
+        "objectives[1].metric: the objective 'zdt1' does not report 'f3'; it reports f1, f2",
+    ),
+    (
+        "constraint on an unreported metric",
+        {**XGB, "constraints": [{"metric": "ram_mb", "op": "<=", "value": 5}]},
+        [],
+        "constraints[0].metric: the objective 'xgboost' does not report 'ram_mb'; it reports "
+        "accuracy, fit_time_s, latency_ms, model_size_kb",
+    ),
+    (
+        "cmaes with several objectives",
+        ZDT1,
+        ["--sampler", "cmaes"],
+        "sampler: sampler 'cmaes' optimises one objective, but the spec declares 2",
+    ),
+    (
+        "best-k models with several objectives",
+        {**XGB, "artifacts": {"models": {"best_k": 2}}},
+        [],
+        "artifacts.models: `artifacts.models` keeps the models of the best trials by one value",
+    ),
+    (
+        "pruner with several objectives",
+        {**XGB, "pruner": {"name": "median"}},
+        [],
+        "pruner.name: pruner 'median' cannot prune a study of several objectives",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "raw", "args", "expected"), BAD, ids=[c[0] for c in BAD])
+def test_bad_input_exits_2_before_anything_runs(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+    raw: dict[str, Any],
+    args: list[str],
+    expected: str,
+) -> None:
+    path = _write(tmp_path, raw)
+    err = _refused(capsys, "tune", path, "--n-trials", "2", *args)
+    assert f"{path}: {expected}" in err and "fix:" in err
+
+
+def test_compare_refuses_several_objectives(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = _refused(capsys, "compare", "zdt1", "--samplers", "random,nsga2")
+    assert "hpo compare/promote does not support multi-objective specs yet" in err
+
+
+def test_promote_refuses_a_front(pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    name = f"mo-promote-{uuid.uuid4().hex[:6]}"
+    study = optuna.create_study(
+        study_name=name, storage=get_storage(), directions=["minimize", "minimize"]
+    )
+    study.optimize(lambda t: (t.suggest_float("x", 0, 1), 1.0), n_trials=2)
+    err = _refused(capsys, "promote", name, "--pipeline", "p")
+    assert "hpo compare/promote does not support multi-objective specs yet" in err
+    assert f"study '{name}' has 2 objectives" in err
+
+
+def test_front_fits_80_columns(pg_url: str) -> None:
+    name = f"xgb-front-{uuid.uuid4().hex[:6]}"
+    study = optuna.create_study(
+        study_name=name, storage=get_storage(), directions=["maximize", "minimize"]
+    )
+    study.set_metric_names(["accuracy", "latency_ms"])
+
+    def objective(t: optuna.Trial) -> tuple[float, float]:
+        params = [t.suggest_float(f"param_{i}", 0, 1) for i in range(8)]
+        return sum(params), params[0]
+
+    study.optimize(objective, n_trials=12)
+    screen = run_in_terminal("studies", "front", name)
+    _assert_fits(screen)
+    assert "accuracy (max)" in screen and "latency_ms (min)" in screen and "…" not in screen
+    assert "trials on the front of 12 COMPLETE" in screen
