@@ -16,7 +16,7 @@ from hpo.settings import artifacts_dir, get_settings
 from hpo.store import get_storage
 from hpo.tracking.models import mirror_promotion
 from hpo.workers.devices import resolve_device
-from hpo.workers.final_model import fit_and_save
+from hpo.workers.final_model import train_final_model
 
 
 @flow(name="hpo-train-best", flow_run_name="train-best-{pipeline}-{stage}")
@@ -45,7 +45,7 @@ def train_best_flow(pipeline: str, stage: str = "staging", promotion_id: int | N
         )
     out_dir = artifacts_dir(settings) / "models" / pipeline / stage / f"promotion-{promotion.id}"
     device = resolve_device(settings.worker.device, settings.worker.allow_cpu_fallback)
-    model = fit_and_save(
+    model = train_final_model(
         promotion.objective,
         promotion.dataset,
         promotion.params,
@@ -54,7 +54,7 @@ def train_best_flow(pipeline: str, stage: str = "staging", promotion_id: int | N
         device=device,
         threads=settings.worker.threads,
         seed=promotion.seed or 0,
-    )
+    ).path
     log = get_run_logger()
     log.info("model of promotion %d saved to %s", promotion.id, model)
     # MLflow (when on): log, register, alias; never fails the run, pending is retried later.

@@ -140,23 +140,6 @@ def train_final_model(
     return FinalModel(objective, model, model_path, lineage_path)
 
 
-def fit_and_save(
-    objective: str,
-    dataset: str,
-    params: Mapping[str, Any],
-    out_dir: Path,
-    lineage: Mapping[str, Any],
-    *,
-    device: str = "cpu",
-    threads: int = 1,
-    seed: int = 0,
-) -> Path:
-    """:func:`train_final_model`, returning the model file only."""
-    return train_final_model(
-        objective, dataset, params, out_dir, lineage, device=device, threads=threads, seed=seed
-    ).path
-
-
 def load_model(path: Path, device: str = "cpu") -> FinalModel:
     """A saved final model: its directory (``lineage.json`` names the file) or the file."""
     path = Path(path).expanduser()

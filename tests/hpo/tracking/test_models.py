@@ -24,7 +24,7 @@ from hpo.store import get_storage
 from hpo.study_setup import StudyPlan
 from hpo.tracking.models import mirror_promotion, pending_promotions
 from hpo.workers.datasets import load_dataset
-from hpo.workers.final_model import fit_and_save
+from hpo.workers.final_model import train_final_model
 from tests.hpo.tracking.conftest import Relay
 from tests.support import run_workers
 
@@ -55,7 +55,9 @@ def _train(promotion: registry.Promotion, out: Path) -> Path:
     assert promotion.dataset is not None
     out = out / f"promotion-{promotion.id}"
     lineage = promotion.model_dump(mode="json")
-    return fit_and_save(promotion.objective, promotion.dataset, promotion.params, out, lineage)
+    return train_final_model(
+        promotion.objective, promotion.dataset, promotion.params, out, lineage
+    ).path
 
 
 def _alias_version(uri: str, name: str, alias: str = "staging") -> Any:
