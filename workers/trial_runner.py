@@ -18,7 +18,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import optuna
 from pydantic import BaseModel, ConfigDict
@@ -48,6 +48,9 @@ from hpo.workers.objectives.base import EvaluationSetup, TrialContext
 from hpo.workers.objectives.registry import resolve_objective
 
 logger = logging.getLogger(__name__)
+
+#: How one trial ended, named as the trial states are counted (:class:`StateCounts` fields).
+Outcome = Literal["complete", "pruned", "fail"]
 
 #: Seconds between claims of a worker that waits for other workers' last trials.
 LINGER_POLL_S = 1.0
@@ -114,7 +117,7 @@ def run_worker(
     )
     max_failed = plan.spec.budget.max_failed_trials
     max_failed = plan.n_trials if max_failed is None else max_failed
-    tally = {"completed": 0, "pruned": 0, "failed": 0}
+    tally: dict[Outcome, int] = {"complete": 0, "pruned": 0, "fail": 0}
     waiting_only = plan.sampler == "grid"
     where: dict[str, str | int] = {
         "worker": identity.name,
@@ -178,9 +181,7 @@ def run_worker(
         pool=identity.pool,
         stopped_because=reason,
         seconds=round(time.monotonic() - started, 3),
-        counts=StateCounts(
-            complete=tally["completed"], pruned=tally["pruned"], fail=tally["failed"]
-        ),
+        counts=StateCounts(**tally),
     )
     logger.info("worker %s stopped: %s", identity.name, report)
     return report
@@ -223,7 +224,7 @@ def _run_one(
     device: str,
     settings: HpoSettings,
     where: dict[str, str | int],
-) -> str:
+) -> Outcome:
     def report(step: int, value: float) -> None:
         if stop_requested():  # Ctrl-C: a trial that reports is cut here
             raise TrialInterrupted
@@ -244,9 +245,8 @@ def _run_one(
         files=files,
     )
     outcome = _evaluate(study, trial, spec, objective, context, where)
-    if outcome in ("completed", "pruned", "failed"):
-        files.finish()  # the lineage is over: no retry will want its checkpoint
-    if outcome == "completed" and models is not None:
+    files.finish()  # the lineage is over: no retry will want its checkpoint
+    if outcome == "complete" and models is not None:
         engine = get_storage(settings).engine
         keep_best_models(study, engine, models.best_k, open_artifact_store(settings))
     return outcome
@@ -259,7 +259,7 @@ def _evaluate(
     objective: Any,
     context: TrialContext,
     where: dict[str, str | int],
-) -> str:
+) -> Outcome:
     try:
         # Where the trial runs and its params: one write with a fast store.
         with deferred_writes(study._storage, trial._trial_id):
@@ -306,7 +306,7 @@ def _evaluate(
                 raise
             logger.warning("trial %d: model not stored: %s", trial.number, exc)
     _tell(study, trial, value=list(outcome.values))
-    return "completed"
+    return "complete"
 
 
 def _record_metrics(study: optuna.Study, trial: optuna.Trial, outcome: TrialValues) -> None:
@@ -342,14 +342,14 @@ def _tell(
     retry_store(tell, what=f"record trial {trial.number}")
 
 
-def _fail(study: optuna.Study, trial: optuna.Trial, reason: str, tb: str | None = None) -> str:
+def _fail(study: optuna.Study, trial: optuna.Trial, reason: str, tb: str | None = None) -> Outcome:
     logger.warning("trial %d failed: %s", trial.number, reason)
     with deferred_writes(study._storage, trial._trial_id):
         study._storage.set_trial_system_attr(trial._trial_id, "fail_reason", reason[:2000])
         if tb:
             study._storage.set_trial_system_attr(trial._trial_id, "fail_traceback", tb[-4000:])
     _tell(study, trial, state=optuna.trial.TrialState.FAIL)
-    return "failed"
+    return "fail"
 
 
 def default_worker_name(index: int) -> str:
