@@ -52,7 +52,11 @@ def register(sub: Any) -> None:
     p.add_argument("--cpu-workers", type=int, default=0, help="hpo-cpu trial-worker runs per study")
     p.add_argument("--gpu-workers", type=int, default=0, help="hpo-gpu trial-worker runs per study")
     p.add_argument("--group", help="comparison group name (default: <spec name>-cmp-<random>)")
-    p.add_argument("--target", type=float, help="target value for trials/time to target")
+    p.add_argument(
+        "--target",
+        type=float,
+        help="target value for trials/time to target (a hypervolume with several objectives)",
+    )
     p.add_argument(
         "--reference-point",
         metavar="M=V,...",
