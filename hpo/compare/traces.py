@@ -1,11 +1,12 @@
-"""The trial data a comparison report needs, read from Optuna's tables with one SQL query.
+"""The trial data a comparison report needs, read from Optuna's tables with one SQL query
+(three for several objectives).
 
 A :class:`RunTrace` is one study's finished trials in the order they finished (the order in
 which the budget was spent): each trial's value (None when pruned), when it finished relative to
 the study's first trial start, and how long it ran. Failed trials do not spend the budget (their
 slot is given back) but do use compute, so they count in ``compute_s`` only.
 
-For a study of several objectives (``objectives=n``), a second query reads every objective's
+For a study of several objectives (``objectives=n``), two more queries read every objective's
 value and the constraint values Optuna keeps in system attributes, and the trace also holds each
 finished trial's point (None when it was pruned or infeasible): what
 :mod:`hpo.compare.hypervolume` turns into hypervolume after each finished trial.
