@@ -132,14 +132,23 @@ def compare_flow(
     gpu_workers: int = 0,
     target: float | None = None,
     output_dir: str | None = None,
+    reference_point: dict[str, float] | None = None,
 ) -> ComparisonResult:
     """Compare ``samplers`` on ``spec``: ``n_trials`` finished trials per study, one study per
     (sampler, seed) (``seeds``: a count K for seeds 0..K-1, or the seeds), all at once.
     ``workers_per_study``: in-process workers per study; a list of counts compares them
-    (arms ``sampler@wN``, in-process only)."""
+    (arms ``sampler@wN``, in-process only). A spec of several objectives is compared by
+    hypervolume against ``reference_point`` (objective metric -> value; default: the spec's,
+    or the known one of a benchmark problem)."""
     logger = get_run_logger()
     plan = plan_comparison(  # fails before any run
-        spec, samplers, n_trials, seeds, group=group, workers=workers_per_study
+        spec,
+        samplers,
+        n_trials,
+        seeds,
+        group=group,
+        workers=workers_per_study,
+        reference_point=reference_point,
     )
     on_pools = cpu_workers + gpu_workers > 0
     if on_pools and len(plan.workers) > 1:

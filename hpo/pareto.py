@@ -10,7 +10,7 @@ Trial ``a`` dominates ``b`` when it is no worse on every objective and better on
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from optuna._hypervolume import compute_hypervolume
@@ -20,8 +20,13 @@ from hpo.search_spaces.schema import Direction
 from hpo.workers.objectives.pareto_problems import pareto_problem
 
 
+def feasible(constraint_values: Iterable[float]) -> bool:
+    """Optuna's convention: every constraint value <= 0 (none at all: feasible)."""
+    return all(float(v) <= 0.0 for v in constraint_values)
+
+
 def is_feasible(trial: FrozenTrial) -> bool:
-    return all(float(v) <= 0.0 for v in trial.constraints.values())
+    return feasible(trial.constraints.values())
 
 
 def _losses(points: Sequence[Sequence[float]], directions: Sequence[Direction]) -> np.ndarray:

@@ -278,6 +278,12 @@ class SearchSpaceSpec(_Frozen):
     constraints: tuple[ConstraintSpec, ...] = Field(
         default=(), description="Bounds on reported metrics: `{metric, op: '<=' | '>=', value}`."
     )
+    reference_point: dict[str, Annotated[float, Field(allow_inf_nan=False)]] | None = Field(
+        default=None,
+        description="The hypervolume reference point `hpo compare` measures fronts against: "
+        "one value per objective metric (`{f1: 11, f2: 11}`), each worse than any front point "
+        "that should count; with several `objectives` only.",
+    )
     promotion: PromotionRuleSpec | None = Field(
         default=None,
         description="Several objectives: how `hpo promote` picks one point of the feasible front "
@@ -322,6 +328,25 @@ class SearchSpaceSpec(_Frozen):
         if repeated:
             raise ValueError(
                 f"`objectives` must name each metric once, but {repeated} repeat; remove the copy"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _reference_point(self) -> SearchSpaceSpec:
+        if self.reference_point is None:
+            return self
+        if not self.multi_objective:
+            raise ValueError(
+                "`reference_point` is the hypervolume reference of a front, but the spec "
+                "declares one objective; drop `reference_point` or list several `objectives`"
+            )
+        assert self.objectives is not None
+        names = [o.metric for o in self.objectives]
+        if set(self.reference_point) != set(names):
+            raise ValueError(
+                f"`reference_point` must give one value per objective ({', '.join(names)}), "
+                f"but it gives {', '.join(self.reference_point) or 'none'}; key it by the "
+                "`objectives` metrics"
             )
         return self
 

@@ -104,3 +104,10 @@ def saves_artifacts(params: Mapping[str, Any], context: TrialContext) -> float:
         path.write_text(f"trial {context.trial_number}\n")
         context.save_artifact(path, "notes.txt")
     return quadratic({"x": params.get("x", 0.0)})
+
+
+def loss_and_size(params: Mapping[str, Any]) -> dict[str, float]:
+    """Two objectives of one param in [0, 1], both minimised: every x is on the front; a spec's
+    ``size <= 0.6`` makes x > 0.6 infeasible."""
+    x = float(params["x"])
+    return {"loss": (x - 1.0) ** 2, "size": x}

@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, text
 
 from hpo.cli import startup
 from hpo.cli.server import use_local_server
+from hpo.compare.hypervolume import parse_reference_point
 from hpo.compare.plan import ComparisonPlan, plan_comparison
 from hpo.compare.render import table_rows
 from hpo.compare.run import comparison_settings
@@ -51,7 +52,17 @@ def register(sub: Any) -> None:
     p.add_argument("--cpu-workers", type=int, default=0, help="hpo-cpu trial-worker runs per study")
     p.add_argument("--gpu-workers", type=int, default=0, help="hpo-gpu trial-worker runs per study")
     p.add_argument("--group", help="comparison group name (default: <spec name>-cmp-<random>)")
-    p.add_argument("--target", type=float, help="target value for trials/time to target")
+    p.add_argument(
+        "--target",
+        type=float,
+        help="target value for trials/time to target (a hypervolume with several objectives)",
+    )
+    p.add_argument(
+        "--reference-point",
+        metavar="M=V,...",
+        help="several objectives: the hypervolume reference point, one value per objective "
+        "metric (e.g. f1=11,f2=11); wins over the spec's `reference_point`",
+    )
     p.add_argument("--output", help="directory of the report files (default artifacts/compare/G)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -84,6 +95,7 @@ def plan_from_args(args: argparse.Namespace) -> ComparisonPlan:
         group=args.group,
         source=str(path),
         workers=workers,
+        reference_point=_reference_point(args),
     )
     threads = sum(m.workers for m in plan.members)
     if not _on_pools(args) and threads > MAX_THREADS:
@@ -93,6 +105,11 @@ def plan_from_args(args: argparse.Namespace) -> ComparisonPlan:
             fix="use fewer seeds or workers, or run on the pools with --cpu-workers",
         )
     return plan
+
+
+def _reference_point(args: argparse.Namespace) -> dict[str, float] | None:
+    """``--reference-point`` parsed (None when not given: the spec's or the known one)."""
+    return parse_reference_point(args.reference_point) if args.reference_point else None
 
 
 def worker_counts(raw: str) -> list[int]:
@@ -176,6 +193,7 @@ def _run_flow(plan: ComparisonPlan, args: argparse.Namespace, threads: int) -> A
         gpu_workers=args.gpu_workers,
         target=args.target,
         output_dir=str(Path(args.output)) if args.output else None,
+        reference_point=_reference_point(args),
     )
 
 

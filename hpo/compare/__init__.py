@@ -7,13 +7,16 @@ by a comparison group in the study store, and a report a person can defend.
 >>> report.result("tpe").regret.median
 
 See ``docs/compare.md``. Modules: ``plan`` (studies and fair budgets), ``groups`` (the tables),
-``traces`` (trial data by SQL), ``stats``, ``report`` and ``verdict`` (pure), ``plot`` and
-``render`` (PNG, markdown, files), ``run`` (the steps, and an in-process runner without Prefect).
+``traces`` (trial data by SQL), ``hypervolume`` (several objectives: fronts measured by their
+hypervolume against a stated reference point), ``stats``, ``report`` and ``verdict`` (pure),
+``plot`` and ``render`` (PNG, markdown, files), ``run`` (the steps, and an in-process runner
+without Prefect).
 """
 
 from __future__ import annotations
 
 from hpo.compare.groups import GroupRecord, MemberRecord, list_groups, load_group, load_report
+from hpo.compare.hypervolume import HypervolumeBasis
 from hpo.compare.models import ComparisonReport, PairTest, SamplerResult, Spread
 from hpo.compare.plan import ComparisonPlan, MemberPlan, plan_comparison
 from hpo.compare.render import ReportFiles, render_markdown, table_rows, write_report_files
@@ -26,6 +29,7 @@ __all__ = [
     "ComparisonPlan",
     "ComparisonReport",
     "GroupRecord",
+    "HypervolumeBasis",
     "MemberPlan",
     "MemberRecord",
     "PairTest",

@@ -11,6 +11,12 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from hpo.compare.hypervolume import HypervolumeBasis
+
+#: What the report ranks runs by: simple regret or the best value (one objective), hypervolume
+#: regret or hypervolume (several objectives).
+Metric = Literal["regret", "best value", "hypervolume", "hypervolume regret"]
+
 
 class Spread(BaseModel):
     """Median, quartiles and range of a few numbers."""
@@ -33,7 +39,9 @@ class Spread(BaseModel):
 
 
 class SamplerResult(BaseModel):
-    """One sampler over its runs."""
+    """One sampler over its runs. With several objectives every "best value" below is the
+    run's hypervolume (after 1, 2, ... finished trials for the curve), and regret is
+    hypervolume regret."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -80,8 +88,9 @@ class PairTest(BaseModel):
     n_leader: int
     median: float
     median_leader: float
-    #: Median of ``sampler`` minus median of ``leader``, in the objective's units, signed so that
-    #: a positive gap means ``sampler`` is worse; with its 95% bootstrap interval.
+    #: Median of ``sampler`` minus median of ``leader``, in the objective's units (hypervolume
+    #: with several objectives), signed so that a positive gap means ``sampler`` is worse; with
+    #: its 95% bootstrap interval.
     gap: float
     gap_ci: tuple[float, float]
     p_value: float
@@ -90,7 +99,13 @@ class PairTest(BaseModel):
 
 
 class ComparisonReport(BaseModel):
-    """Everything ``hpo compare`` reports, as stored in the group row and ``report.json``."""
+    """Everything ``hpo compare`` reports, as stored in the group row and ``report.json``.
+
+    Stored reports are data: fields are added (optional), never renamed. With several
+    objectives (``hypervolume`` set) the compared value is each run's hypervolume:
+    ``direction`` is ``maximize``, ``metric`` is ``hypervolume`` (or ``hypervolume regret``
+    when the optimal hypervolume is known, ``known_optimum``), and ``objective`` stays the
+    spec's objective function."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -107,7 +122,7 @@ class ComparisonReport(BaseModel):
     samplers: tuple[str, ...]
     #: In-process workers per study; several: the worker count is a compared dimension.
     workers: tuple[int, ...] = (1,)
-    metric: Literal["regret", "best value"]
+    metric: Metric
     known_optimum: float | None
     target: float | None
     target_source: str
@@ -119,10 +134,27 @@ class ComparisonReport(BaseModel):
     verdict: str
     notes: tuple[str, ...]
     created_at: datetime
+    #: Several objectives: the objectives, the reference point and where it came from.
+    hypervolume: HypervolumeBasis | None = None
 
     def result(self, sampler: str) -> SamplerResult:
         return next(r for r in self.results if r.sampler == sampler)
 
     def shown(self, value: float) -> float:
-        """A value in the report's metric: the regret when the optimum is known."""
-        return value - self.known_optimum if self.known_optimum is not None else value
+        """A value in the report's metric: the regret when the optimum is known (how far below
+        a known maximum, such as the optimal hypervolume, or above a known minimum)."""
+        if self.known_optimum is None:
+            return value
+        if self.direction == "maximize":
+            return self.known_optimum - value
+        return value - self.known_optimum
+
+    @property
+    def regret(self) -> bool:
+        """True when the report's metric is a regret (lower is better)."""
+        return self.known_optimum is not None
+
+    @property
+    def value_name(self) -> str:
+        """What one run's number is: ``hypervolume`` (several objectives) or ``best value``."""
+        return "hypervolume" if self.hypervolume is not None else "best value"

@@ -21,6 +21,11 @@ are (sampler, workers) pairs labelled ``tpe@w4``, each with its studies per seed
 tests them against each other like samplers (what parallelism costs a search). With one count
 the arms are the samplers, labelled by name.
 
+Several objectives. The runs are compared by the hypervolume of their feasible fronts against a
+stated reference point (:mod:`hpo.compare.hypervolume`): resolved here, so that a missing or
+misnamed point is refused before any study exists; samplers that optimise one objective
+(cmaes) are refused as ``hpo tune`` refuses them.
+
 Study names are ``{group}-{sampler}-s{seed}``, or ``{group}-{sampler}-w{workers}-s{seed}`` when
 worker counts are compared.
 """
@@ -30,13 +35,13 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from hpo.compare.hypervolume import HypervolumeBasis, resolve_basis
 from hpo.errors import ConfigError, HpoError
-from hpo.objectives_spec import refuse_several_objectives
 from hpo.samplers import build_sampler
 from hpo.search_spaces.checks import check_spec
 from hpo.search_spaces.schema import CategoricalParam, SearchSpaceSpec
@@ -92,6 +97,8 @@ class ComparisonPlan(BaseModel):
     members: tuple[MemberPlan, ...]
     #: Worker counts compared (one count: the workers of every study).
     workers: tuple[int, ...] = (1,)
+    #: Several objectives: what the runs' fronts are measured against (None: one objective).
+    hypervolume: HypervolumeBasis | None = None
 
     @property
     def arms(self) -> tuple[str, ...]:
@@ -146,11 +153,13 @@ def plan_comparison(
     group: str | None = None,
     source: str = "<spec>",
     workers: int | Sequence[int] = 1,
+    reference_point: Mapping[str, float] | None = None,
 ) -> ComparisonPlan:
     """Expand (samplers x seeds) into study plans; raise an :class:`~hpo.errors.HpoError` for
-    anything that cannot work (unknown sampler, CMA-ES on a categorical-only space, a grid that
-    cannot be built...) before any study exists."""
-    refuse_several_objectives(f"spec {spec.name!r}", len(spec.objectives or ()), where=source)
+    anything that cannot work (unknown sampler, CMA-ES on a categorical-only space or on several
+    objectives, a grid that cannot be built, a front with no reference point...) before any
+    study exists. ``reference_point`` (``--reference-point``) wins over the spec's."""
+    basis = resolve_basis(spec, reference_point, source=source)
     names = tuple(s.strip() for s in samplers if s.strip())
     if not names:
         raise ConfigError("--samplers must name at least one sampler, e.g. random,tpe")
@@ -219,6 +228,7 @@ def plan_comparison(
         n_trials=n_trials,
         members=tuple(members),
         workers=counts,
+        hypervolume=basis,
     )
 
 

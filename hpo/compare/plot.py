@@ -1,8 +1,9 @@
 """The convergence plot of a comparison: a PNG drawn on a bare matplotlib ``Figure`` (rendered
 by the Agg backend; pyplot is not used, so no display and no global backend state).
 
-Left: per sampler, the median best-so-far (regret on a log scale when the optimum is known) after
-each finished trial, with the interquartile band over seeds and the target as a dashed line.
+Left: per sampler, the median best-so-far (regret on a log scale when the optimum is known; with
+several objectives the hypervolume, or hypervolume regret, of the front so far) after each
+finished trial, with the interquartile band over seeds and the target as a dashed line.
 Right: every run's best value at the budget, one dot per run, the median as a bar.
 """
 
@@ -19,7 +20,7 @@ def plot_convergence(report: ComparisonReport, path: Path) -> Path:
     """Draw ``report``'s convergence and final-value plots into ``path`` (PNG)."""
     from matplotlib.figure import Figure
 
-    regret = report.known_optimum is not None
+    regret = report.regret
 
     def shown(v: float | None) -> float | None:
         if v is None:
@@ -48,7 +49,7 @@ def plot_convergence(report: ComparisonReport, path: Path) -> Path:
         target = shown(report.target)
         for ax in (curves, finals):
             ax.axhline(target, color="grey", linestyle="--", linewidth=1)
-    metric = "simple regret" if regret else "best value"
+    metric = "simple regret" if report.metric == "regret" else report.metric
     if regret:
         curves.set_yscale("log")
         finals.set_yscale("log")

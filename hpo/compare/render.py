@@ -43,20 +43,21 @@ def table_rows(report: ComparisonReport) -> list[dict[str, Any]]:
     rows = []
     for rank, sampler in enumerate(report.ranking, start=1):
         r = report.result(sampler)
+        value = "hypervolume" if report.hypervolume is not None else "best"
         row: dict[str, Any] = {
             "rank": rank,
             "sampler": sampler,
             "budget": r.budget,
             "runs": r.runs,
-            "best (median [IQR])": _spread(r.best),
+            f"{value} (median [IQR])": _spread(r.best),
         }
-        if report.metric == "regret":
-            row["regret (median [IQR])"] = _spread(r.regret)
-            row["regret min-max"] = (
+        if report.regret:
+            row[f"{report.metric} (median [IQR])"] = _spread(r.regret)
+            row[f"{report.metric} min-max"] = (
                 f"{num(r.regret.min)} - {num(r.regret.max)}" if r.regret else "-"
             )
         else:
-            row["best min-max"] = f"{num(r.best.min)} - {num(r.best.max)}" if r.best else "-"
+            row[f"{value} min-max"] = f"{num(r.best.min)} - {num(r.best.max)}" if r.best else "-"
         row["reached target"] = f"{r.reached}/{len(r.studies)}"
         row["trials to target (median)"] = num(r.median_trials_to_target)
         row["time to target s (median)"] = _secs(r.median_time_to_target_s)
@@ -84,11 +85,23 @@ def render_markdown(report: ComparisonReport, png: Path | None = None) -> str:
         else "none"
     )
     optimum = f", known optimum {report.known_optimum}" if report.known_optimum is not None else ""
+    objective = f"objective `{report.objective}` ({report.direction}{optimum})"
+    basis = report.hypervolume
+    if basis is not None:
+        objectives = ", ".join(
+            f"`{m}` ({d})" for m, d in zip(basis.metrics, basis.directions, strict=True)
+        )
+        optimal = f", optimal hypervolume {num(basis.optimal)}" if basis.optimal is not None else ""
+        objective = (
+            f"objective `{report.objective}` with objectives {objectives}, compared by "
+            f"hypervolume (higher is better) against the reference point {basis.describe()} "
+            f"({basis.source}{optimal})"
+        )
     lines = [
         f"# Sampler comparison `{report.group}`",
         "",
-        f"Spec `{report.spec_name}` (hash `{report.spec_hash}`), objective "
-        f"`{report.objective}` ({report.direction}{optimum}); budget {report.n_trials} finished "
+        f"Spec `{report.spec_name}` (hash `{report.spec_hash}`), {objective}; budget "
+        f"{report.n_trials} finished "
         f"trials per study; {'arms (sampler@workers)' if len(report.workers) > 1 else 'samplers'} "
         f"{', '.join(report.samplers)}; in-process workers per study "
         f"{', '.join(map(str, report.workers))}; seeds "
@@ -107,7 +120,7 @@ def render_markdown(report: ComparisonReport, png: Path | None = None) -> str:
         lines += [
             f"## Each sampler against the leader ({report.leader})",
             "",
-            "Two-sided Mann-Whitney U on the runs' best values"
+            f"Two-sided Mann-Whitney U on the runs' {report.value_name}s"
             + (
                 " (against grid, which is one deterministic run, the exact sign test of the "
                 "other sampler's runs against grid's value)"
@@ -115,7 +128,8 @@ def render_markdown(report: ComparisonReport, png: Path | None = None) -> str:
                 else ""
             )
             + "; p-values Holm-adjusted across the comparisons; gap = median difference in "
-            "the objective's units (positive: worse than the leader) with a 95% bootstrap "
+            f"{'hypervolume' if basis is not None else 'the objective'}'s units (positive: worse "
+            "than the leader) with a 95% bootstrap "
             f"interval. Significant when the adjusted p < {report.alpha}.",
             "",
             "| sampler | median | leader median | gap [95% CI] | test | p | p (Holm) "

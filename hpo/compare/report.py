@@ -7,6 +7,10 @@ median, each sampler tested against the leader with a two-sided Mann-Whitney U t
 bests (Holm-adjusted across the comparisons) and a bootstrap 95% interval of the median gap, and a
 verdict in plain words that never calls a difference the test does not support.
 
+Several objectives: each run's trace is first turned into its hypervolume after each finished
+trial (:mod:`hpo.compare.hypervolume`); everything above then applies to that number, maximised
+(hypervolume regret where the optimal hypervolume is known).
+
 The grid sampler is deterministic: its one run stands for every seed (``stands_for``), so it
 enters the statistics as K identical runs, which is what K runs would have produced.
 """
@@ -19,11 +23,13 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from hpo.compare.models import ComparisonReport, PairTest, SamplerResult, Spread
+from hpo.compare.hypervolume import hypervolume_trace
+from hpo.compare.models import ComparisonReport, Metric, PairTest, SamplerResult, Spread
 from hpo.compare.plan import ComparisonPlan
 from hpo.compare.stats import bootstrap_gap_ci, holm, mann_whitney_p, min_p_value, sign_test_p
 from hpo.compare.traces import RunTrace
 from hpo.compare.verdict import verdict_text
+from hpo.search_spaces.schema import Direction
 from hpo.study_setup import effective_direction, spec_hash
 
 
@@ -114,7 +120,7 @@ def _sampler_result(
         deterministic=len(members) == 1 and len(members[0].stands_for) > 1,
         final_values=tuple(finals),
         best=Spread.of(present),
-        regret=Spread.of([v - optimum for v in present]) if optimum is not None else None,
+        regret=Spread.of([sign * (v - optimum) for v in present]) if optimum is not None else None,
         curve=tuple(curve),
         curve_q1=tuple(q1),
         curve_q3=tuple(q3),
@@ -140,9 +146,19 @@ def build_report(
 ) -> ComparisonReport:
     """The report of ``plan`` from its studies' traces (see :func:`hpo.compare.traces`)."""
 
-    direction = effective_direction(plan.spec)
+    basis = plan.hypervolume
+    metric: Metric
+    direction: Direction
+    if basis is not None:
+        traces = [hypervolume_trace(t, basis) for t in traces]
+        direction = "maximize"
+        optimum = basis.optimal
+        metric = "hypervolume regret" if optimum is not None else "hypervolume"
+    else:
+        direction = effective_direction(plan.spec)
+        optimum = known_optimum(plan.spec.objective, direction)
+        metric = "regret" if optimum is not None else "best value"
     sign = 1.0 if direction == "minimize" else -1.0
-    optimum = known_optimum(plan.spec.objective, direction)
     by_study = {t.study_name: t for t in traces}
     target_source = "given"
     if target is None:
@@ -152,7 +168,8 @@ def build_report(
             if done:
                 finals.append(min(done) if sign > 0 else max(done))
         target = float(np.median(finals)) if finals else None
-        target_source = "median of every run's best value" if finals else "none"
+        value_name = "hypervolume" if basis is not None else "best value"
+        target_source = f"median of every run's {value_name}" if finals else "none"
     results = [_sampler_result(plan, arm, by_study, target, sign, optimum) for arm in plan.arms]
     ranked = sorted(
         results,
@@ -191,7 +208,7 @@ def build_report(
         seeds=plan.seeds,
         samplers=plan.arms,
         workers=plan.workers,
-        metric="regret" if optimum is not None else "best value",
+        metric=metric,
         known_optimum=optimum,
         target=target,
         target_source=target_source,
@@ -203,6 +220,7 @@ def build_report(
         verdict="",
         notes=tuple(notes),
         created_at=datetime.now(UTC),
+        hypervolume=basis,
     )
     return report.model_copy(update={"verdict": verdict_text(report)})
 
@@ -216,7 +234,10 @@ def _tests(
 ) -> list[PairTest]:
     if leader is None:
         return []
-    shift = optimum if optimum is not None else 0.0
+
+    def shown(value: float) -> float:  # regret when the optimum is known, as the report shows
+        return sign * (value - optimum) if optimum is not None else value
+
     lead = [v for v in leader.final_values if v is not None]
     rows: list[tuple[SamplerResult, list[float], float]] = []
     for other in ranked[1:]:
@@ -242,8 +263,8 @@ def _tests(
                 test="sign" if sign_test else "mann-whitney-u",
                 n=1 if other.deterministic else len(values),
                 n_leader=1 if leader.deterministic else len(lead),
-                median=other.best.median - shift,
-                median_leader=leader.best.median - shift,
+                median=shown(other.best.median),
+                median_leader=shown(leader.best.median),
                 gap=sign * (other.best.median - leader.best.median),
                 gap_ci=(low, high),
                 p_value=p,

@@ -51,7 +51,10 @@ def finish_group(
     output_dir: Path | None = None,
 ) -> ComparisonOutcome:
     """Build the report from the studies, write its files, store it in the group row."""
-    traces = load_traces(storage, [(m.arm, m.seed, m.study_name) for m in plan.members])
+    objectives = len(plan.hypervolume.metrics) if plan.hypervolume is not None else 1
+    traces = load_traces(
+        storage, [(m.arm, m.seed, m.study_name) for m in plan.members], objectives=objectives
+    )
     report = build_report(plan, traces, target=target)
     files = write_report_files(report, output_dir)
     set_status(plan.group, "done", report=report, storage=storage)

@@ -3,7 +3,9 @@
 Rules: a sampler is said to beat another only when the Holm-adjusted Mann-Whitney U p-value is
 below ``alpha``; otherwise the two are called tied, with the numbers shown. Budget notes (a capped
 or thinned grid) are repeated, and with too few seeds for the test to ever be significant the
-verdict says so instead of naming a winner.
+verdict says so instead of naming a winner. With several objectives the runs are compared by
+hypervolume (higher is better; hypervolume regret, lower is better, where the true front is
+known) and the verdict opens with the reference point it was measured against.
 """
 
 from __future__ import annotations
@@ -23,9 +25,26 @@ def pval(p: float) -> str:
 
 
 def _better(report: ComparisonReport) -> str:
-    if report.metric == "regret" or report.direction == "minimize":
+    if report.regret or report.direction == "minimize":
         return "lower"
     return "higher"
+
+
+def _basis(report: ComparisonReport) -> str | None:
+    """The opening sentence of a comparison of fronts: what was measured, against what."""
+    basis = report.hypervolume
+    if basis is None:
+        return None
+    text = (
+        f"Fronts compared by the hypervolume of each run's feasible trials against the reference "
+        f"point {basis.describe()} ({basis.source}); higher hypervolume is better"
+    )
+    if basis.optimal is not None:
+        text += (
+            f"; hypervolume regret is the true front's {num(basis.optimal)} minus a run's "
+            "(lower is better)"
+        )
+    return text + "."
 
 
 def _evidence(report: ComparisonReport, t: PairTest) -> str:
@@ -56,7 +75,8 @@ def verdict_text(report: ComparisonReport) -> str:
     assert lead.best is not None
     shown = lead.regret if lead.regret is not None else lead.best
     assert shown is not None
-    lines = [
+    lines = [line for line in [_basis(report)] if line]
+    lines += [
         f"At {budget}, {report.leader} had the best median {report.metric}: "
         f"{num(shown.median)} (IQR {num(shown.q1)} to {num(shown.q3)} over {lead.runs} runs)."
     ]

@@ -159,3 +159,31 @@ def test_hpo_compare_runs_the_flow_and_prints_json(
     assert Path(result["files"]["markdown"]) == tmp_path.resolve() / "report.md"
     assert load_report(study_name).verdict == report["verdict"]
     assert len(load_group(study_name).members) == 4
+
+
+def test_hpo_compare_of_fronts_through_the_flow(
+    prefect_server: None,
+    pg_url: str,
+    study_name: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A spec of several objectives: the --reference-point given on the command line reaches
+    the flow; --json, the stored report and the Prefect artifacts carry the hypervolumes."""
+    argv = ["compare", "zdt1", "--samplers", "random,nsga2", "--n-trials", "6", "--seeds", "2"]
+    argv += ["--group", study_name, "--reference-point", "f1=2,f2=12"]
+    argv += ["--output", str(tmp_path), "--json"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    report = result["report"]
+    assert report["metric"] == "hypervolume" and report["direction"] == "maximize"
+    assert report["hypervolume"]["reference_point"] == [2.0, 12.0]
+    assert report["hypervolume"]["source"] == "--reference-point"
+    assert report["hypervolume"]["optimal"] is None  # not zdt1's own point: no regret
+    stored = load_report(study_name)
+    assert stored.model_dump(mode="json") == report
+    assert all(0 < v <= 24.0 for r in stored.results for v in r.final_values if v is not None)
+    artifacts = _artifacts(result["artifact_keys"])
+    markdown, table = (artifacts[k] for k in result["artifact_keys"])
+    assert "against the reference point f1=2, f2=12 (--reference-point)" in str(markdown.data)
+    assert "hypervolume (median [IQR])" in str(table.data)

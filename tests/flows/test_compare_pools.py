@@ -16,6 +16,7 @@ import pytest
 
 from hpo.compare import load_group
 from hpo.infra.local_fleet import LocalFleet
+from hpo.pareto import hypervolume, pareto_front
 
 pytestmark = pytest.mark.slow
 
@@ -51,3 +52,33 @@ def test_compare_on_the_pools(fleet: LocalFleet, tmp_path: Path) -> None:
         assert {t.user_attrs["pool"] for t in trials} == {"cpu"}  # ran on the pool
     assert load_group(group).status == "done"
     assert (tmp_path / "report.md").exists()
+
+
+def test_compare_of_fronts_on_the_pools(fleet: LocalFleet, tmp_path: Path) -> None:
+    """A spec of several objectives on the pools: the same report step, hypervolumes of the
+    trials the pool ran."""
+    group = f"pools-hv-{uuid.uuid4().hex[:8]}"
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "hpo", "compare", "zdt1", "--samplers", "random,nsga2",
+            "--n-trials", "4", "--seeds", "1", "--cpu-workers", "1", "--group", group,
+            "--output", str(tmp_path), "--json",
+        ],
+        env=fleet.env,
+        cwd=fleet.home,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    report = json.loads(proc.stdout)["report"]
+    assert report["metric"] == "hypervolume regret"
+    assert report["hypervolume"]["reference_point"] == [11.0, 11.0]
+    for result in report["results"]:
+        trials = optuna.load_study(
+            study_name=result["studies"][0], storage=fleet.study_db_url
+        ).trials
+        assert {t.user_attrs["pool"] for t in trials} == {"cpu"}  # ran on the pool
+        front = pareto_front(trials, ["minimize", "minimize"])
+        expected = hypervolume([t.values for t in front], ["minimize"] * 2, (11.0, 11.0))
+        assert result["final_values"] == [pytest.approx(expected)]

@@ -1,8 +1,8 @@
 """Several objectives from the command line: what cannot work (an objective count that does not
 fit, a constraint or objective on a metric the objective does not report, CMA-ES on several
-objectives, a pruner on several objectives, compare of a front, promote of a front without a
-usable rule) is refused with exit 2 and one clear error before anything runs; `hpo studies front`
-fits 80 columns."""
+objectives, a pruner on several objectives, a comparison of fronts with no or a misnamed
+reference point, promote of a front without a usable rule) is refused with exit 2 and one
+clear error before anything runs; `hpo studies front` fits 80 columns."""
 
 from __future__ import annotations
 
@@ -107,11 +107,73 @@ def test_bad_input_exits_2_before_anything_runs(
     assert f"{path}: {expected}" in err and "fix:" in err
 
 
-def test_compare_refuses_several_objectives(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+COMPARE_BAD: list[tuple[str, dict[str, Any] | None, list[str], str]] = [
+    (
+        "no reference point for a user's front",
+        XGB,
+        [],
+        "{path}: reference_point: comparing fronts measures each by its hypervolume against a "
+        "reference point, but spec 'mo-cli' states none for its objectives (accuracy, latency_ms)",
+    ),
+    (
+        "a reference point missing an objective",
+        None,
+        ["--reference-point", "f1=11"],
+        "--reference-point: the reference point must give one value per objective (f1, f2), but "
+        "it gives f1",
+    ),
+    (
+        "a reference point naming another metric",
+        None,
+        ["--reference-point", "f1=11,f3=2"],
+        "--reference-point: the reference point must give one value per objective (f1, f2)",
+    ),
+    (
+        "a reference point that is no number",
+        None,
+        ["--reference-point", "f1=11,f2=x"],
+        "--reference-point: --reference-point takes metric=value pairs separated by commas, but "
+        "got 'f2=x'",
+    ),
+    (
+        "a spec reference point of the wrong dimension",
+        {**ZDT1, "reference_point": {"f1": 11.0}},
+        [],
+        "{path}: `reference_point` must give one value per objective (f1, f2), but it gives f1",
+    ),
+    (
+        "a reference point on one objective",
+        {k: v for k, v in XGB.items() if k != "objectives"},
+        ["--reference-point", "accuracy=0"],
+        "--reference-point: --reference-point is the hypervolume reference of a front, but spec "
+        "'mo-cli' has one objective (accuracy)",
+    ),
+    (
+        "cmaes on a front",
+        None,
+        [],
+        "--samplers cmaes: sampler 'cmaes' optimises one objective, but the spec declares 2",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("case", "raw", "args", "expected"), COMPARE_BAD, ids=[c[0] for c in COMPARE_BAD]
+)
+def test_compare_of_fronts_refuses_bad_reference_points(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+    raw: dict[str, Any] | None,
+    args: list[str],
+    expected: str,
 ) -> None:
-    err = _refused(capsys, "compare", "zdt1", "--samplers", "random,nsga2")
-    assert "hpo compare/promote does not support multi-objective specs yet" in err
+    """A comparison of fronts needs a stated reference point that names every objective; a
+    sampler of one objective is refused as `hpo tune` refuses it: exit 2, one line."""
+    path = _write(tmp_path, raw) if raw is not None else "zdt1"
+    samplers = "random,cmaes" if "cmaes" in case else "random,nsga2"
+    err = _refused(capsys, "compare", path, "--samplers", samplers, "--n-trials", "2", *args)
+    assert expected.format(path=path) in err and "fix:" in err
 
 
 @pytest.fixture(scope="module")

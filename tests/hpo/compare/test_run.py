@@ -1,5 +1,6 @@
 """Comparisons run for real on PostgreSQL (in-process threads, no Prefect): a Bayesian sampler
-beats random on Branin, grid runs each point once, the report is stored and written."""
+beats random on Branin, grid runs each point once, the report is stored and written; fronts are
+compared by the hypervolume of their stored feasible trials."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 
 from hpo.compare import load_group, load_report, plan_comparison, run_comparison
 from hpo.compare.models import ComparisonReport
+from hpo.compare.plan import ComparisonPlan
+from hpo.pareto import hypervolume, pareto_front
 from hpo.query import StudyClient
 from hpo.search_spaces.loader import load_spec, parse_spec
 from hpo.store import get_storage
@@ -125,3 +129,96 @@ def test_worker_counts_are_compared_as_arms(pg_url: str, study_name: str, tmp_pa
     group = load_group(study_name)
     assert group.samplers == plan.arms
     assert {m.sampler for m in group.members} == set(plan.arms)
+
+
+def _hypervolume_after_each_trial(
+    trials: list[optuna.trial.FrozenTrial], plan: ComparisonPlan
+) -> list[float]:
+    """Recomputed from the stored trials with hpo.pareto: the feasible front of the first k
+    finished trials (in the order they finished), its hypervolume."""
+    basis = plan.hypervolume
+    assert basis is not None
+    done = sorted(
+        (t for t in trials if t.state.name in ("COMPLETE", "PRUNED")),
+        key=lambda t: (t.datetime_complete, t.number),
+    )
+    out = []
+    for k in range(1, len(done) + 1):
+        front = pareto_front(done[:k], basis.directions)
+        out.append(hypervolume([t.values for t in front], basis.directions, basis.reference_point))
+    return out
+
+
+def _check_hypervolumes(plan: ComparisonPlan, report: ComparisonReport, n_trials: int) -> None:
+    """The report's hypervolumes are those of the member studies' stored trials; each arm's
+    curve is the median of its runs' curves, non-decreasing, ending at the median final one."""
+    storage = get_storage()
+    for arm in plan.arms:
+        result = report.result(arm)
+        curves = []
+        for member, final in zip(plan.members_of(arm), result.final_values, strict=True):
+            trials = optuna.load_study(study_name=member.study_name, storage=storage).trials
+            curve = _hypervolume_after_each_trial(trials, plan)
+            assert len(curve) == n_trials
+            assert final == pytest.approx(curve[-1], rel=1e-12)
+            curves.append(curve)
+        assert list(result.curve) == pytest.approx(list(np.median(curves, axis=0)), rel=1e-12)
+        values = [v for v in result.curve if v is not None]
+        assert values == sorted(values) and len(values) == n_trials
+        assert result.best is not None and values[-1] == pytest.approx(result.best.median)
+    for test in report.tests:  # the verdict follows the test
+        assert test.significant == (test.p_holm < report.alpha)
+        said = "are not separable" if not test.significant else "reached a lower median"
+        assert said in report.verdict
+
+
+def test_zdt1_fronts_compared_by_hypervolume(pg_url: str, study_name: str, tmp_path: Path) -> None:
+    plan = plan_comparison(load_spec("zdt1"), ["random", "nsga2"], 12, 2, group=study_name)
+    outcome = run_comparison(plan, output_dir=tmp_path)
+    report = outcome.report
+    assert report.metric == "hypervolume regret" and report.hypervolume == plan.hypervolume
+    assert report.known_optimum == pytest.approx(121.0 - 1.0 / 3.0)
+    _check_hypervolumes(plan, report, 12)
+    for arm in plan.arms:
+        result = report.result(arm)
+        assert result.regret is not None and result.best is not None
+        assert result.regret.median == pytest.approx(report.known_optimum - result.best.median)
+    # Stored with the group, as the CLI's --json and the flow's artifacts carry it.
+    assert load_report(study_name) == report
+    assert "reference point f1=11, f2=11 (known for zdt1)" in outcome.files.markdown.read_text()
+
+
+def test_infeasible_trials_stay_out_of_the_hypervolume(
+    pg_url: str, study_name: str, tmp_path: Path
+) -> None:
+    """A user's front with a constraint and the spec's reference point: only feasible trials
+    count (the infeasible ones would have enlarged the volume)."""
+    spec = parse_spec(
+        {
+            "name": "loss-size",
+            "objective": "tests.objectives_fixture:loss_and_size",
+            "objectives": [
+                {"metric": "loss", "direction": "minimize"},
+                {"metric": "size", "direction": "minimize"},
+            ],
+            "constraints": [{"metric": "size", "op": "<=", "value": 0.6}],
+            "reference_point": {"loss": 1.0, "size": 1.0},
+            "params": {"x": {"type": "float", "low": 0.0, "high": 1.0}},
+        }
+    )
+    plan = plan_comparison(spec, ["random", "tpe"], 10, 2, group=study_name)
+    report = run_comparison(plan, output_dir=tmp_path).report
+    assert report.metric == "hypervolume" and report.known_optimum is None
+    assert report.hypervolume is not None
+    assert report.hypervolume.source == "the spec's reference_point"
+    _check_hypervolumes(plan, report, 10)
+    storage = get_storage()
+    enlarged = 0
+    for member in plan.members:
+        trials = optuna.load_study(study_name=member.study_name, storage=storage).trials
+        every = pareto_front(trials, ["minimize", "minimize"], feasible_only=False)
+        unconstrained = hypervolume([t.values for t in every], ["minimize"] * 2, (1.0, 1.0))
+        counted = _hypervolume_after_each_trial(trials, plan)[-1]
+        assert counted <= unconstrained
+        enlarged += counted < unconstrained
+    assert enlarged > 0  # some run drew x > 0.6, kept out of its front
