@@ -126,19 +126,6 @@ def check_objectives(spec: SearchSpaceSpec, *, source: str = "<spec>") -> None:
         )
 
 
-def refuse_several_objectives(what: str, n_objectives: int, *, where: str | None = None) -> None:
-    """``hpo promote`` ranks by one value: refuse a study of several objectives outright
-    (ConfigError, exit 2) rather than half-work on its first objective. (``hpo compare``
-    compares fronts by hypervolume: :mod:`hpo.compare.hypervolume`.)"""
-    if n_objectives > 1:
-        raise ConfigError(
-            f"hpo promote does not support multi-objective specs yet; {what} has "
-            f"{n_objectives} objectives",
-            where=where,
-            fix="read its front with `hpo studies front NAME`, or promote a study of one objective",
-        )
-
-
 def trial_values(result: Any, reported: Mapping[str, float], spec: SearchSpaceSpec) -> TrialValues:
     """Map an objective's ``result`` (and the metrics it ``reported`` in ``context.metrics``) to
     the study's values; :class:`~hpo.errors.ConfigError` naming the field when they do not fit

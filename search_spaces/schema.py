@@ -190,6 +190,56 @@ class ConstraintSpec(_Frozen):
         return f"{self.metric} {self.op} {self.value:g}"
 
 
+class PromotionRuleSpec(_Frozen):
+    """How ``hpo promote`` picks one point of a study's feasible Pareto front (several objectives):
+
+    * ``{rule: constrained_best, primary: METRIC}``: the front point best on ``primary`` (in its
+      direction); the constraints already hold on every front point. Ties: the other objectives
+      in their declared order, then the lowest trial number.
+    * ``{rule: weighted, weights: {METRIC: W, ...}}``: the front point with the highest
+      ``sum(W * value)`` (signed weights: a negative weight penalises, e.g. ``latency_ms: -0.01``);
+      objectives without a weight count 0. Ties: the lowest trial number.
+    """
+
+    rule: Literal["constrained_best", "weighted"]
+    primary: str | None = Field(default=None, description="constrained_best: the metric to best.")
+    weights: dict[str, Annotated[float, Field(allow_inf_nan=False)]] | None = Field(
+        default=None, description="weighted: a signed weight per objective (higher sum wins)."
+    )
+
+    @model_validator(mode="after")
+    def _fields_of_the_rule(self) -> PromotionRuleSpec:
+        if self.rule == "constrained_best":
+            if self.primary is None or self.weights is not None:
+                raise ValueError(
+                    "rule `constrained_best` takes `primary: METRIC` (one of the `objectives`) "
+                    "and no `weights`"
+                )
+        elif self.weights is None or not self.weights or self.primary is not None:
+            raise ValueError(
+                "rule `weighted` takes `weights: {METRIC: WEIGHT, ...}` (at least one, on the "
+                "`objectives`) and no `primary`"
+            )
+        elif all(w == 0 for w in self.weights.values()):
+            raise ValueError("rule `weighted` needs a non-zero weight; give one")
+        return self
+
+    def unknown_metric(self, objectives: list[str]) -> tuple[str, str] | None:
+        """``(field, metric)`` of the first metric the rule names that is not an objective."""
+        if self.primary is not None and self.primary not in objectives:
+            return "primary", self.primary
+        for name in self.weights or {}:
+            if name not in objectives:
+                return f"weights.{name}", name
+        return None
+
+    def __str__(self) -> str:
+        if self.rule == "constrained_best":
+            return f"constrained_best (best {self.primary} on the feasible front)"
+        terms = " ".join(f"{w:+g}*{m}" for m, w in (self.weights or {}).items())
+        return f"weighted (highest {terms.lstrip('+')} on the feasible front)"
+
+
 class ModelArtifacts(_Frozen):
     """Keep the trained models of the study's best trials in the artifact store."""
 
@@ -233,6 +283,11 @@ class SearchSpaceSpec(_Frozen):
         description="The hypervolume reference point `hpo compare` measures fronts against: "
         "one value per objective metric (`{f1: 11, f2: 11}`), each worse than any front point "
         "that should count; with several `objectives` only.",
+    )
+    promotion: PromotionRuleSpec | None = Field(
+        default=None,
+        description="Several objectives: how `hpo promote` picks one point of the feasible front "
+        "(`{rule: constrained_best, primary: METRIC}` or `{rule: weighted, weights: {...}}`).",
     )
     cv_folds: int = Field(default=5, ge=2, le=20)
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
@@ -292,6 +347,24 @@ class SearchSpaceSpec(_Frozen):
                 f"`reference_point` must give one value per objective ({', '.join(names)}), "
                 f"but it gives {', '.join(self.reference_point) or 'none'}; key it by the "
                 "`objectives` metrics"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _promotion(self) -> SearchSpaceSpec:
+        if self.promotion is None:
+            return self
+        if not self.multi_objective:
+            raise ValueError(
+                "`promotion` picks a point of a Pareto front, but the spec declares one "
+                "objective (its best trial is promoted); drop `promotion` or list `objectives`"
+            )
+        names = [o.metric for o in self.objectives or ()]
+        unknown = self.promotion.unknown_metric(names)
+        if unknown is not None:
+            raise ValueError(
+                f"`promotion.{unknown[0]}` names {unknown[1]!r}, which is not an objective "
+                f"({', '.join(names)}); name one of them"
             )
         return self
 

@@ -10,8 +10,9 @@ from hpo.cli import startup, tables, tracking
 from hpo.cli.args import int_between
 from hpo.cli.server import use_local_server
 from hpo.cli.tables import Col
-from hpo.objectives_spec import refuse_several_objectives
 from hpo.promotions import registry
+from hpo.promotions.rules import RULES, parse_rule
+from hpo.promotions.service import promotion_rule
 from hpo.settings import get_settings
 from hpo.store import get_storage
 from hpo.study_setup import study_id_of
@@ -28,6 +29,20 @@ def register(sub: Any) -> None:
         type=int_between(1, 100),
         default=3,
         help="re-evaluation seeds (default 3)",
+    )
+    p.add_argument(
+        "--rule",
+        choices=RULES,
+        help="several objectives: how to pick the point of the front (default: the spec's "
+        "`promotion`)",
+    )
+    p.add_argument("--primary", metavar="METRIC", help="--rule constrained_best: the objective")
+    p.add_argument(
+        "--weight",
+        action="append",
+        default=[],
+        metavar="METRIC=W",
+        help="--rule weighted: a signed weight per objective (repeat; highest sum wins)",
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=promote)
@@ -51,9 +66,10 @@ def register(sub: Any) -> None:
 
 def promote(args: argparse.Namespace) -> int:
     storage = get_storage()
-    study_id = study_id_of(storage, args.study)  # no such study: exit 2 before anything starts
-    n_objectives = len(storage.get_study_directions(study_id))
-    refuse_several_objectives(f"study {args.study!r}", n_objectives)  # exit 2, no Prefect
+    study_id_of(storage, args.study)  # no such study: exit 2 before anything starts
+    given = parse_rule(args.rule, args.primary, args.weight)
+    # Several objectives and no rule, or a rule on no objective: exit 2 before Prefect starts.
+    rule = promotion_rule(storage, args.study, given)
     use_local_server(start=True)
     from hpo.flows.promote import promote_flow  # imports Prefect: after the server is chosen
 
@@ -65,7 +81,10 @@ def promote(args: argparse.Namespace) -> int:
         stage=args.stage,
         margin=args.margin,
         reeval_seeds=args.reeval_seeds,
+        rule=given.model_dump(mode="json", exclude_none=True) if given is not None else None,
     )
+    if rule is not None and not args.json:
+        print(f"rule: {rule}")
     if args.json:
         print(promotion.model_dump_json(indent=2))
     else:

@@ -6,6 +6,11 @@ candidate already is the champion). Rows are never deleted or rewritten except t
 ``is_champion`` flag, which moves from the old champion to the new one in the same transaction.
 PostgreSQL enforces **exactly one champion per (pipeline, stage)** with a partial unique index,
 and one ``promoted`` row per idempotency key, so a promotion run twice promotes once.
+
+A study of several objectives also fills ``selection`` (JSON): the promotion rule as declared,
+the chosen trial's values per objective in the study and re-evaluated, and the champion's
+re-evaluated values. Columns added after the table's first release are added to an existing
+table by :func:`create_tables` (nullable, so stored rows stay as they were).
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ promotions = sa.Table(
     sa.Column("promoted_by", sa.Text, nullable=False),
     sa.Column("idempotency_key", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
+    sa.Column("selection", sa.JSON, nullable=True),  # several objectives: rule, values
     sa.CheckConstraint(
         "decision IN ('promoted', 'rejected', 'unchanged')", name="hpo_promotions_decision"
     ),
@@ -103,9 +109,15 @@ class Promotion(BaseModel):
     promoted_by: str
     idempotency_key: str
     created_at: datetime
+    #: Several objectives: ``rule`` (as declared), ``rule_text``, ``objectives``,
+    #: ``constraints``, ``front`` (trial numbers), ``tied``, ``study_values``, ``candidate``,
+    #: ``candidate_constraints``, ``champion`` (re-evaluated values per objective); else None.
+    selection: dict[str, Any] | None = None
 
 
 _PIPELINE_LOCK = sa.text("SELECT pg_advisory_xact_lock(:ns, hashtext(:key))")
+#: Columns added to the table after its first release: (name, PostgreSQL type), nullable.
+_ADDED_COLUMNS = (("selection", "JSON"),)
 
 
 def create_tables(engine: Engine) -> None:
@@ -113,6 +125,11 @@ def create_tables(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(_PIPELINE_LOCK, {"ns": LOCK_NAMESPACE, "key": "hpo_promotions:schema"})
         metadata.create_all(conn)
+        # A table made before them: add them (ALTER only when missing: it locks the table).
+        present = {c["name"] for c in sa.inspect(conn).get_columns(promotions.name)}
+        for name, sql_type in _ADDED_COLUMNS:
+            if name not in present:
+                conn.execute(sa.text(f"ALTER TABLE {promotions.name} ADD COLUMN {name} {sql_type}"))
 
 
 def lock_pipeline_stage(conn: Connection, pipeline: str, stage: str) -> None:
@@ -184,7 +201,7 @@ def get(engine: Engine, promotion_id: int) -> Promotion | None:
 
 def _model(row: Any) -> Promotion:
     data = dict(row._mapping)
-    for key in ("params", "reeval_detail"):
+    for key in ("params", "reeval_detail", "selection"):
         if isinstance(data.get(key), str):
             data[key] = json.loads(data[key])
     return Promotion.model_validate(data)

@@ -236,6 +236,8 @@ def _log_and_register(
             "hpo.dataset_fingerprint": promotion.dataset_fingerprint or "",
             "hpo.code_version": promotion.code_version or "",
         }
+        if promotion.selection:  # several objectives: the rule that picked the point
+            tags["hpo.rule"] = str(promotion.selection.get("rule_text", ""))
         run = conn.call(
             f"create the run of promotion {promotion.id}",
             lambda: client.create_run(
@@ -278,6 +280,9 @@ def _log_model(
         for k, v in (("value", promotion.value), ("reeval_value", promotion.reeval_value))
         if v is not None
     ]
+    # Several objectives: the re-evaluated value of each, ``reeval.<metric>``.
+    chosen = (promotion.selection or {}).get("candidate") or {}
+    metrics += [Metric(f"reeval.{k}", float(v), 0, 0) for k, v in chosen.items()]
     params = [Param(k, str(v)[:6000]) for k, v in list(promotion.params.items())[:100]]
     conn.client.log_batch(run_id, metrics=metrics, params=params)
     mlflow.set_tracking_uri(conn.uri)

@@ -3,7 +3,8 @@
 * a tune run shows its progress, leaderboard and best configuration as artifacts (read back
   through the API), and its flow-run page renders in headless Chromium (screenshot);
 * `hpo promote` records the decision and emits `hpo.config.promoted`; the deployment trigger of
-  prefect.yaml starts `train-best` on the control pool's worker, and the model file appears.
+  prefect.yaml starts `train-best` on the control pool's worker, and the model file appears;
+* the same for the point of a front a promotion rule picks (several objectives).
 """
 
 from __future__ import annotations
@@ -17,16 +18,23 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import optuna
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
     ArtifactFilterFlowRunId,
+    ArtifactFilterKey,
     FlowRunFilter,
     FlowRunFilterName,
 )
 
 from hpo.infra.local_fleet import LocalFleet
+from hpo.monitoring import artifact_key
+from hpo.search_spaces.loader import parse_spec
+from hpo.store import get_storage
+from hpo.study_setup import StudyPlan, open_study
+from hpo.workers.trial_runner import WorkerIdentity, run_worker
 
 pytestmark = pytest.mark.slow
 
@@ -141,3 +149,72 @@ def test_promotion_event_starts_train_best_and_the_model_appears(
     assert lineage["trained_on"]["full_data"] is True
     run = _flow_run(fleet, f"train-best-{pipeline}-staging")
     assert run is not None  # started by the deployment trigger, not by this test
+
+
+def test_a_front_point_is_promoted_by_its_rule_and_its_model_trained(
+    fleet: LocalFleet, pg_url: str
+) -> None:
+    """`hpo promote --rule weighted` on a real study of two objectives: exit 0, the chosen point
+    is the one the rule picks from stock Optuna's front, the artifact shows the rule and values
+    per objective, and train-best (started by the event) trains that point's params."""
+    spec = parse_spec(
+        {
+            "name": "front-promo",
+            "objective": "xgboost",
+            "dataset": "breast_cancer",
+            "metric": "roc_auc",
+            "cv_folds": 3,
+            "objectives": [
+                {"metric": "roc_auc", "direction": "maximize"},
+                {"metric": "model_size_kb", "direction": "minimize"},
+            ],
+            "params": {
+                "n_estimators": {"type": "int", "low": 5, "high": 40},
+                "max_depth": {"type": "int", "low": 1, "high": 4},
+            },
+        }
+    )
+    study = f"front-{uuid.uuid4().hex[:8]}"
+    plan = StudyPlan(study_name=study, spec=spec, sampler="random", n_trials=6, seed=0)
+    open_study(plan, get_storage())
+    run_worker(plan, WorkerIdentity(name="t"))
+    front = optuna.load_study(study_name=study, storage=pg_url).best_trials
+    expected = max(front, key=lambda t: (t.values[0] - 0.001 * t.values[1], -t.number))
+
+    pipeline = f"front-{uuid.uuid4().hex[:6]}"
+    out = fleet.hpo("promote", study, "--pipeline", pipeline, "--reeval-seeds", "1",
+                    "--rule", "weighted", "--weight", "roc_auc=1", "--weight",
+                    "model_size_kb=-0.001", "--json").stdout  # fmt: skip
+    promotion = json.loads(out[out.index("{") :])
+    assert promotion["decision"] == "promoted"
+    assert promotion["trial_number"] == expected.number
+    assert promotion["selection"]["study_values"] == {
+        "roc_auc": expected.values[0],
+        "model_size_kb": expected.values[1],
+    }
+
+    async def artifact(client: Any) -> Any:
+        return await client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[artifact_key("promotion", f"{pipeline}-staging")])
+            )
+        )
+
+    (shown,) = _api(fleet, artifact)
+    assert "## Rule: weighted (highest 1*roc_auc -0.001*model_size_kb" in shown.data
+    assert f"| roc_auc | maximize | {expected.values[0]:.6g} |" in shown.data
+
+    model_dir = (
+        Path(fleet.extra_env["HPO_ARTIFACTS_DIR"])
+        / "models" / pipeline / "staging" / f"promotion-{promotion['id']}"
+    )  # fmt: skip
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and not (model_dir / "lineage.json").exists():
+        time.sleep(1)
+    assert (model_dir / "model.json").exists(), f"no model after 180 s; see {fleet.home}/logs"
+    lineage = json.loads((model_dir / "lineage.json").read_text())
+    assert lineage["params"] == expected.params == promotion["params"]
+    assert lineage["selection"]["rule"] == {
+        "rule": "weighted",
+        "weights": {"roc_auc": 1.0, "model_size_kb": -0.001},
+    }

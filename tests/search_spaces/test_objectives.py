@@ -52,7 +52,54 @@ def test_the_single_direction_form_stays_valid(tmp_path: Path) -> None:
     assert not one.multi_objective
 
 
+def test_a_promotion_rule_loads(tmp_path: Path) -> None:
+    best = load_spec(
+        _write(
+            tmp_path, objectives=TWO, promotion={"rule": "constrained_best", "primary": "accuracy"}
+        )
+    )
+    assert best.promotion is not None and best.promotion.primary == "accuracy"
+    assert str(best.promotion) == "constrained_best (best accuracy on the feasible front)"
+    weighted = load_spec(
+        _write(
+            tmp_path,
+            objectives=TWO,
+            promotion={"rule": "weighted", "weights": {"accuracy": 1.0, "latency_ms": -0.01}},
+        )
+    )
+    assert weighted.promotion is not None
+    assert (
+        str(weighted.promotion)
+        == "weighted (highest 1*accuracy -0.01*latency_ms on the feasible front)"
+    )
+
+
 BAD: list[tuple[str, dict[str, Any], str]] = [
+    (
+        "promotion rule on one objective",
+        {"promotion": {"rule": "constrained_best", "primary": "accuracy"}},
+        "`promotion` picks a point of a Pareto front, but the spec declares one objective",
+    ),
+    (
+        "unknown promotion rule",
+        {"objectives": TWO, "promotion": {"rule": "best"}},
+        "promotion.rule: Input should be 'constrained_best' or 'weighted'",
+    ),
+    (
+        "primary not an objective",
+        {"objectives": TWO, "promotion": {"rule": "constrained_best", "primary": "f1"}},
+        "`promotion.primary` names 'f1', which is not an objective (accuracy, latency_ms)",
+    ),
+    (
+        "weighted without weights",
+        {"objectives": TWO, "promotion": {"rule": "weighted", "primary": "accuracy"}},
+        "rule `weighted` takes `weights: {METRIC: WEIGHT, ...}`",
+    ),
+    (
+        "weight on a metric that is not an objective",
+        {"objectives": TWO, "promotion": {"rule": "weighted", "weights": {"ram_mb": -1}}},
+        "`promotion.weights.ram_mb` names 'ram_mb', which is not an objective",
+    ),
     ("empty objectives", {"objectives": []}, "`objectives` must list at least one"),
     (
         "direction and objectives",

@@ -1,8 +1,8 @@
 """Several objectives from the command line: what cannot work (an objective count that does not
 fit, a constraint or objective on a metric the objective does not report, CMA-ES on several
 objectives, a pruner on several objectives, a comparison of fronts with no or a misnamed
-reference point, promote of a front) is refused with exit 2 and one clear error before anything
-runs; `hpo studies front` fits 80 columns."""
+reference point, promote of a front without a usable rule) is refused with exit 2 and one
+clear error before anything runs; `hpo studies front` fits 80 columns."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ import yaml
 from hpo.cli.main import main
 from hpo.search_spaces.loader import load_spec
 from hpo.store import get_storage
+from hpo.study_setup import StudyPlan, open_study
+from hpo.workers.trial_runner import WorkerIdentity, run_worker
 from tests.hpo.cli.test_tables import _assert_fits, run_in_terminal
 
 ZDT1 = load_spec("zdt1").model_dump(mode="json", exclude_none=True)
@@ -174,15 +176,73 @@ def test_compare_of_fronts_refuses_bad_reference_points(
     assert expected.format(path=path) in err and "fix:" in err
 
 
-def test_promote_refuses_a_front(pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture(scope="module")
+def zdt1_study(pg_url: str) -> str:
+    """A real zdt1 study (8 trials, microseconds each) made by the service, no rule declared."""
     name = f"mo-promote-{uuid.uuid4().hex[:6]}"
+    plan = StudyPlan(study_name=name, spec=load_spec("zdt1"), sampler="random", n_trials=8, seed=0)
+    open_study(plan, get_storage())
+    run_worker(plan, WorkerIdentity(name="t"))
+    return name
+
+
+PROMOTE_BAD: list[tuple[str, list[str], str]] = [
+    (
+        "no rule",
+        [],
+        "promotion: study '{study}' has 2 objectives and no promotion rule",
+    ),
+    (
+        "weight on an unknown objective",
+        ["--rule", "weighted", "--weight", "f1=-1", "--weight", "f3=-1"],
+        "--weight: the promotion rule names 'f3', which is not an objective of study '{study}' "
+        "(f1, f2)",
+    ),
+    (
+        "primary without a rule",
+        ["--primary", "f1"],
+        "--rule: --primary and --weight belong to a rule, but no --rule is given",
+    ),
+    (
+        "weighted without weights",
+        ["--rule", "weighted"],
+        "--rule: rule `weighted` takes `weights: {METRIC: WEIGHT, ...}`",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "args", "expected"), PROMOTE_BAD, ids=[c[0] for c in PROMOTE_BAD])
+def test_promote_of_a_front_without_a_usable_rule_exits_2(
+    zdt1_study: str,
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+    args: list[str],
+    expected: str,
+) -> None:
+    err = _refused(capsys, "promote", zdt1_study, "--pipeline", "p", *args)
+    assert expected.replace("{study}", zdt1_study) in err and "fix:" in err
+    assert "PREFECT" not in err  # refused before a Prefect server or flow run was needed
+
+
+def test_promote_an_unknown_rule_exits_2(
+    zdt1_study: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["promote", zdt1_study, "--pipeline", "p", "--rule", "pareto_knee"])
+    assert exit_.value.code == 2
+    assert "argument --rule: invalid choice: 'pareto_knee'" in capsys.readouterr().err
+
+
+def test_promote_a_study_of_another_tool_exits_2(
+    pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = f"mo-foreign-{uuid.uuid4().hex[:6]}"
     study = optuna.create_study(
         study_name=name, storage=get_storage(), directions=["minimize", "minimize"]
     )
     study.optimize(lambda t: (t.suggest_float("x", 0, 1), 1.0), n_trials=2)
     err = _refused(capsys, "promote", name, "--pipeline", "p")
-    assert "hpo promote does not support multi-objective specs yet" in err
-    assert f"study '{name}' has 2 objectives" in err
+    assert f"study {name!r} was not made by this service" in err
 
 
 def test_front_fits_80_columns(pg_url: str) -> None:

@@ -182,3 +182,38 @@ def test_a_torch_final_model_is_logged_with_the_pytorch_flavour(
     assert served.shape == (50, 10)
     assert np.allclose(served, expected, atol=1e-5)
     assert (served.argmax(1) == load_dataset("digits").y[-50:]).mean() > 0.8
+
+
+def test_a_front_point_is_mirrored_with_its_rule_and_values_per_objective(
+    pg_url: str, tracking: str, tmp_path: Path
+) -> None:
+    study = f"mlflow-front-{uuid.uuid4().hex[:8]}"
+    spec = parse_spec(
+        {
+            "name": "m", "objective": "xgboost", "dataset": "breast_cancer", "metric": "roc_auc",
+            "cv_folds": 3,
+            "objectives": [{"metric": "roc_auc", "direction": "maximize"},
+                           {"metric": "model_size_kb", "direction": "minimize"}],
+            "promotion": {"rule": "constrained_best", "primary": "roc_auc"},
+            "params": {k: {"type": "categorical", "choices": v} for k, v in XGB_STRONG.items()},
+        }
+    )  # fmt: skip
+    run_workers(StudyPlan(study_name=study, spec=spec, sampler="random", n_trials=1, seed=0), 1)
+    pipeline = f"pipe-{uuid.uuid4().hex[:8]}"
+    promotion = promote_best(study, pipeline, "staging", storage=get_storage(), reeval_seeds=1)
+    assert promotion.decision == "promoted" and promotion.selection is not None
+    report = mirror_promotion(
+        get_storage().engine, promotion, _train(promotion, tmp_path), get_settings()
+    )
+    assert report is not None and report.ok, report
+    run = MlflowClient(tracking).get_run(_alias_version(tracking, pipeline).run_id)
+    assert run.data.tags["hpo.rule"] == "constrained_best (best roc_auc on the feasible front)"
+    chosen = promotion.selection["candidate"]
+    assert run.data.metrics == pytest.approx(
+        {
+            "value": promotion.value,
+            "reeval_value": chosen["roc_auc"],
+            "reeval.roc_auc": chosen["roc_auc"],
+            "reeval.model_size_kb": chosen["model_size_kb"],
+        }
+    )
