@@ -269,7 +269,10 @@ def write_report(results: list[Result], path: Path, args: argparse.Namespace) ->
         "HPO_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test \\",
         f"    python -m benchmarks.fanout_efficiency --workers {args.workers} "
         f"--n-trials {args.n_trials}"
-        + (f" --docker-image {args.docker_image}" if args.docker_image else ""),
+        + (f" --docker-image {args.docker_image}" if args.docker_image else "")
+        + (" --breakdown" if args.breakdown else "")
+        + (f" --baseline-python {args.baseline_python}" if args.baseline_python else "")
+        + (f" --modes {args.modes} --repeat {args.repeat}" if args.repeat > 1 else ""),
         "```",
         "",
     ]
