@@ -18,7 +18,11 @@ and supervision included) and ``span`` (first trial start to last trial end, fro
     HPO_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test \\
         python -m benchmarks.fanout_efficiency --workers 8 --n-trials 400
 
-Writes the table to docs/fanout-benchmark.md (``--output``).
+Writes the table to docs/fanout-benchmark.md (``--output``). ``--breakdown`` adds each pools
+run's timeline (``benchmarks/fanout_timeline.py``: flow runs created, picked up, running, first
+trial...). ``--baseline-python PY`` runs the pools mode a second time per round on a fleet of
+its own started with ``PY`` (another checkout installed in another venv), old and new
+alternating, so a change is measured side by side on the same load; ``--repeat R`` rounds.
 """
 
 from __future__ import annotations
