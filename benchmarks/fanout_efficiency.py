@@ -18,7 +18,11 @@ and supervision included) and ``span`` (first trial start to last trial end, fro
     HPO_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test \\
         python -m benchmarks.fanout_efficiency --workers 8 --n-trials 400
 
-Writes the table to docs/fanout-benchmark.md (``--output``).
+Writes the table to docs/fanout-benchmark.md (``--output``). ``--breakdown`` adds each pools
+run's timeline (``benchmarks/fanout_timeline.py``: flow runs created, picked up, running, first
+trial...). ``--baseline-python PY`` runs the pools mode a second time per round on a fleet of
+its own started with ``PY`` (another checkout installed in another venv), old and new
+alternating, so a change is measured side by side on the same load; ``--repeat R`` rounds.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -36,6 +39,7 @@ from pathlib import Path
 import optuna
 import yaml
 
+from benchmarks.fanout_timeline import Phase, format_phases, timeline
 from hpo.infra.local_fleet import LocalFleet, create_prefect_database
 from hpo.store import database_url
 
@@ -57,6 +61,7 @@ class Result:
     e2e_s: float
     span_s: float
     complete: int
+    phases: tuple[Phase, ...] = ()
 
     @property
     def ideal_s(self) -> float:
@@ -74,17 +79,24 @@ def _span(url: str, study_name: str) -> tuple[float, int]:
     return (max(ends) - min(starts)).total_seconds(), len(done)
 
 
-def run_hpo(fleet: LocalFleet, spec: Path, mode: str, workers: int, n: int) -> Result:
+def run_hpo(
+    fleet: LocalFleet, spec: Path, mode: str, workers: int, n: int, *, breakdown: bool = False
+) -> Result:
     study = f"bench-{mode}-{uuid.uuid4().hex[:6]}"
-    on_pools = mode in ("pools", "docker")
+    on_pools = mode.startswith(("pools", "docker"))
     flag = ["--cpu-workers", str(workers)] if on_pools else ["--workers", str(workers)]
-    cmd = [sys.executable, "-m", "hpo", "tune", str(spec), "--n-trials", str(n), "--study", study]
+    cmd = [fleet.python, "-m", "hpo", "tune", str(spec), "--n-trials", str(n), "--study", study]
+    t0 = time.time()
     started = time.perf_counter()
-    subprocess.run([*cmd, *flag, "--no-progress"], env=fleet.env, cwd=PROJECT_DIR, check=True,
-                   capture_output=True)  # fmt: skip
+    subprocess.run([*cmd, *flag, "--no-progress"], env=fleet.env, cwd=fleet.user_code[0],
+                   check=True, capture_output=True)  # fmt: skip
     e2e = time.perf_counter() - started
+    t1 = time.time()
     span, complete = _span(fleet.study_db_url, study)
-    return Result(mode, workers, n, e2e, span, complete)
+    phases: tuple[Phase, ...] = ()
+    if breakdown and on_pools:
+        phases = tuple(timeline(fleet.api_url, fleet.study_db_url, study, t0, t1))
+    return Result(mode, workers, n, e2e, span, complete, phases)
 
 
 def _optuna_worker(url: str, study_name: str, n: int) -> None:
@@ -118,6 +130,20 @@ def main() -> None:
     parser.add_argument("--docker-image", help="add the docker mode with this image")
     parser.add_argument("--n-trials", type=int, default=400)
     parser.add_argument("--output", default=str(PROJECT_DIR / "docs" / "fanout-benchmark.md"))
+    parser.add_argument(
+        "--breakdown", action="store_true", help="the timeline of each pools run (its phases)"
+    )
+    parser.add_argument(
+        "--baseline-python",
+        help="also run the pools mode on a second fleet with this interpreter (another checkout"
+        " installed in another venv), interleaved with this one: old vs new side by side",
+    )
+    parser.add_argument(
+        "--modes",
+        default="pools,in-process,optuna",
+        help="which modes to run (docker: see --docker-image)",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of every mode")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = database_url()
@@ -130,26 +156,68 @@ def main() -> None:
     )
     results: list[Result] = []
     widths = [int(w) for w in str(args.workers).split(",")]
+    modes = args.modes.split(",")
+    fleets = {"pools": fleet}
+    if args.baseline_python:
+        base_db, drop_base_db = create_prefect_database(url)
+        base_dir = _checkout_of(args.baseline_python)
+        fleets["pools-baseline"] = LocalFleet(
+            home=home / "baseline", study_db_url=url, prefect_db_url=base_db,
+            user_code=(base_dir,), python=args.baseline_python,
+        )  # fmt: skip
     try:
-        fleet.start_server()
-        fleet.setup()
-        for _ in range(2):
-            fleet.start_worker("cpu", limit=max(1, max(widths) // 2))
+        for f in fleets.values():
+            f.start_server()
+            f.setup()
+            for _ in range(2):
+                f.start_worker("cpu", limit=max(1, max(widths) // 2))
         time.sleep(5)  # workers registered and polling
-        for w in widths:
-            results.append(run_hpo(fleet, spec, "pools", w, args.n_trials))
-            results.append(run_hpo(fleet, spec, "in-process", w, args.n_trials))
-            results.append(run_stock_optuna(url, w, args.n_trials))
-            print(*results[-3:], sep="\n", flush=True)
+        for round_ in range(args.repeat):
+            for w in widths:
+                if "pools" in modes:
+                    order = list(fleets.items())
+                    for name, f in order if round_ % 2 == 0 else order[::-1]:
+                        results.append(
+                            run_hpo(f, spec, name, w, args.n_trials, breakdown=args.breakdown)
+                        )
+                        _show(results[-1])
+                if "in-process" in modes:
+                    results.append(run_hpo(fleet, spec, "in-process", w, args.n_trials))
+                    _show(results[-1])
+                if "optuna" in modes:
+                    results.append(run_stock_optuna(url, w, args.n_trials))
+                    _show(results[-1])
         if args.docker_image:
             _to_docker(fleet, args.docker_image, url, max(widths))
             for w in widths:
                 results.append(run_hpo(fleet, spec, "docker", w, args.n_trials))
                 print(results[-1], flush=True)
     finally:
-        fleet.stop()
+        for f in fleets.values():
+            f.stop()
         drop_prefect_db()
+        if args.baseline_python:
+            drop_base_db()
     write_report(results, Path(args.output), args)
+
+
+def _show(r: Result) -> None:
+    print(
+        f"{r.mode} W={r.workers}: e2e {r.e2e_s:.1f} s ({r.efficiency(r.e2e_s):.1%}), "
+        f"span {r.span_s:.1f} s ({r.efficiency(r.span_s):.1%}), {r.complete} complete",
+        flush=True,
+    )
+    if r.phases:
+        print("\n".join(format_phases(f"{r.mode} W={r.workers}", list(r.phases))), flush=True)
+
+
+def _checkout_of(python: str) -> Path:
+    """The checkout whose ``hpo`` ``python`` imports (its benchmarks/ go on the fleet's path)."""
+    out = subprocess.run(
+        [python, "-c", "import hpo, pathlib; print(pathlib.Path(hpo.__file__).parents[1])"],
+        cwd="/", capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return Path(out.stdout.strip())
 
 
 def _to_docker(fleet: LocalFleet, image: str, url: str, limit: int) -> None:
@@ -194,6 +262,9 @@ def write_report(results: list[Result], path: Path, args: argparse.Namespace) ->
             f"| {r.mode} | {r.workers} | {r.complete} | {r.e2e_s:.1f} "
             f"| {r.efficiency(r.e2e_s):.1%} | {r.span_s:.1f} | {r.efficiency(r.span_s):.1%} |"
         )
+    for r in results:
+        if r.phases:
+            lines += ["", *format_phases(f"{r.mode} W={r.workers}: phase", list(r.phases))]
     lines += [
         "",
         "Reproduce:",
@@ -202,7 +273,10 @@ def write_report(results: list[Result], path: Path, args: argparse.Namespace) ->
         "HPO_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test \\",
         f"    python -m benchmarks.fanout_efficiency --workers {args.workers} "
         f"--n-trials {args.n_trials}"
-        + (f" --docker-image {args.docker_image}" if args.docker_image else ""),
+        + (f" --docker-image {args.docker_image}" if args.docker_image else "")
+        + (" --breakdown" if args.breakdown else "")
+        + (f" --baseline-python {args.baseline_python}" if args.baseline_python else "")
+        + (f" --modes {args.modes} --repeat {args.repeat}" if args.repeat > 1 else ""),
         "```",
         "",
     ]

@@ -10,15 +10,18 @@ taken: crashed runs are replaced, silent ones cancelled. Needs a Prefect server
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import Any
 from uuid import UUID
 
 from prefect import flow, get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import FlowRun
-from prefect.deployments import run_deployment
+from prefect.deployments import arun_deployment, run_deployment
 from prefect.states import Cancelled
+from prefect.utilities.asyncutils import run_coro_as_sync
 from pydantic import BaseModel, ConfigDict
 
 from hpo.claims import count_trials
@@ -32,6 +35,9 @@ from hpo.study_setup import StudyPlan, study_id_of
 from hpo.workers.interrupt import stop_requested
 
 TRIAL_WORKER_FLOW = "hpo-trial-worker"
+#: Seconds between refreshes of the progress artifact (the supervision itself polls every
+#: ``poll_s``: the run ends that soon after its last trial-worker run).
+PROGRESS_EVERY_S = 2.0
 
 
 def deployment_name(pool: str) -> str:
@@ -61,7 +67,7 @@ def tune_on_pools_flow(
     seed: int = 0,
     max_relaunches: int = 3,
     linger_s: float = 30.0,
-    poll_s: float = 2.0,
+    poll_s: float = 0.25,
 ) -> PoolsTuneResult:
     """Tune ``spec`` with trial-worker runs on the pools until the study holds ``n_trials``
     finished trials."""
@@ -76,20 +82,27 @@ def tune_on_pools_flow(
     runs: dict[str, WorkerRun] = {}
     failures: dict[str, str] = {}  # run id -> why it failed, for the final report
 
+    def options(pool: str, index: int) -> dict[str, Any]:
+        parameters = {"plan": plan, "index": index, "pool": pool, "deadline": deadline}
+        return {"name": deployment_name(pool), "parameters": parameters, "timeout": 0,
+                "as_subflow": True, "tags": tags}  # fmt: skip
+
     def launch(pool: str, index: int) -> None:
-        flow_run = run_deployment(
-            deployment_name(pool),
-            parameters={"plan": plan, "index": index, "pool": pool, "deadline": deadline},
-            timeout=0,
-            as_subflow=True,
-            tags=tags,
-        )
+        flow_run = run_deployment(**options(pool, index))
         assert isinstance(flow_run, FlowRun)  # sync context: run_deployment does not await
         runs[str(flow_run.id)] = WorkerRun(str(flow_run.id), pool, index, "SCHEDULED")
 
+    async def launch_all(pools: list[str]) -> list[FlowRun]:
+        # One event loop: the W creations overlap, and each subflow's parent task run gets its
+        # own dynamic key (computed between awaits, never by two coroutines at once).
+        return await asyncio.gather(
+            *(arun_deployment(**options(pool, i)) for i, pool in enumerate(pools))
+        )
+
     pools = ["cpu"] * cpu_workers + ["gpu"] * gpu_workers
-    for index, pool in enumerate(pools):
-        launch(pool, index)
+    created = run_coro_as_sync(launch_all(pools)) if pools else []
+    for index, (pool, flow_run) in enumerate(zip(pools, created or [], strict=True)):
+        runs[str(flow_run.id)] = WorkerRun(str(flow_run.id), pool, index, "SCHEDULED")
     logger.info(
         "started %d trial-worker runs (%d cpu, %d gpu)", len(pools), cpu_workers, gpu_workers
     )
@@ -99,6 +112,7 @@ def tune_on_pools_flow(
     relaunched = 0
     taken_since: float | None = None
     progress = ProgressArtifact(study_name, n_trials)
+    progress_at = 0.0
     with get_client(sync_client=True) as client:
         while True:
             time.sleep(poll_s)
@@ -112,7 +126,9 @@ def tune_on_pools_flow(
                     failures[str(fr.id)] = f"{fr.name}: {fr.state.message}"
                 runs[str(fr.id)] = WorkerRun(old.run_id, old.pool, old.index, state, old.relaunched)
             counts = retry_store(lambda: count_trials(storage, study_id), what="count trials")
-            retry_store(lambda: progress.update(storage), what="update progress")
+            if time.monotonic() - progress_at >= PROGRESS_EVERY_S:
+                retry_store(lambda: progress.update(storage), what="update progress")
+                progress_at = time.monotonic()
             if taken_since is None and budget_taken(counts, n_trials, grid=sampler == "grid"):
                 taken_since = time.monotonic()
             decision = supervise(
@@ -151,6 +167,7 @@ def tune_on_pools_flow(
                 reason = "interrupted"
                 break
 
+    retry_store(lambda: progress.update(storage), what="update progress")  # the final count
     summary = retry_store(
         lambda: publish_study(storage, study_name, study_links(storage, study_name)),
         what="publish the study",

@@ -35,7 +35,8 @@ from hpo.redaction import mask_url as mask_url  # re-exported: callers show URLs
 from hpo.redaction import redact
 from hpo.settings import HpoSettings, get_settings
 from hpo.storage import FastRDBStorage, StudyStorage
-from hpo.storage.indexes import ensure_store_indexes
+from hpo.storage.indexes import ensure_store_indexes, missing_indexes
+from hpo.storage.query_indexes import INDEXES as QUERY_INDEXES
 from hpo.storage.query_indexes import ensure_query_indexes
 
 logger = logging.getLogger(__name__)
@@ -145,27 +146,55 @@ def _build_storage(url: str, settings: HpoSettings) -> StudyStorage:
             **({"prepare_threshold": None} if db.pgbouncer else {}),
         },
     }
-    with _translate_db_errors(url), _advisory_lock(url, SCHEMA_LOCK):
-        storage: StudyStorage
+    heartbeat_kwargs: dict[str, Any] = {
+        "heartbeat_interval": worker.heartbeat_interval_s,
+        "grace_period": worker.grace_period_s,
+        "heartbeat_stale_trial_callback": (
+            optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=worker.max_retries)
+        ),
+    }
+
+    def build(skip_table_creation: bool) -> StudyStorage:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            heartbeat_kwargs: dict[str, Any] = {
-                "heartbeat_interval": worker.heartbeat_interval_s,
-                "grace_period": worker.grace_period_s,
-                "heartbeat_stale_trial_callback": (
-                    optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=worker.max_retries)
-                ),
-            }
+            kwargs = {**heartbeat_kwargs, "skip_table_creation": skip_table_creation}
             if db.fast_store:
-                storage = FastRDBStorage(
-                    url, engine_kwargs=engine_kwargs, ensure_indexes=False, **heartbeat_kwargs
+                return FastRDBStorage(
+                    url, engine_kwargs=engine_kwargs, ensure_indexes=False, **kwargs
                 )
-            else:
-                storage = StudyStorage(url, engine_kwargs=engine_kwargs, **heartbeat_kwargs)
-        ensure_query_indexes(storage.engine)  # once per process, under the schema lock
-        if db.fast_store:
-            ensure_store_indexes(storage.engine)  # after the query's: they may cover ours
-        return storage
+            return StudyStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+
+    with _translate_db_errors(url):
+        ready = _schema_ready(url, build, fast_store=db.fast_store)
+        if ready is not None:
+            return ready
+        with _advisory_lock(url, SCHEMA_LOCK):
+            storage = build(skip_table_creation=False)
+            ensure_query_indexes(storage.engine)  # once per process, under the schema lock
+            if db.fast_store:
+                ensure_store_indexes(storage.engine)  # after the query's: they may cover ours
+            return storage
+
+
+def _schema_ready(
+    url: str, build: Callable[[bool], StudyStorage], *, fast_store: bool
+) -> StudyStorage | None:
+    """The storage, when the store's schema is all there already: no schema lock, no table
+    creation, so W trial workers starting at once do not queue for the lock one after another.
+    The query indexes are created last under the lock (after Optuna's tables and version row):
+    while one is missing, a first run may be midway, and this returns None (set up, locked)."""
+    with psycopg.connect(libpq_url(url), connect_timeout=10, autocommit=True) as conn:
+        absent = conn.execute(
+            "SELECT count(*) FROM unnest(%s::text[]) AS name WHERE to_regclass(name) IS NULL",
+            (list(QUERY_INDEXES),),
+        ).fetchone()
+    if absent is None or absent[0]:
+        return None
+    storage = build(True)  # Optuna still checks the schema's version (one query)
+    if fast_store and missing_indexes(storage.engine):
+        storage.engine.dispose()
+        return None
+    return storage
 
 
 @contextmanager

@@ -71,6 +71,7 @@ class LocalFleet:
     prefect_db_url: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     user_code: tuple[Path, ...] = ()  # PYTHONPATH of every process: modules of user objectives
+    python: str = sys.executable  # the interpreter of every process (another venv: a baseline)
     port: int = field(default_factory=free_port)
     server: subprocess.Popen[bytes] | None = None
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -95,7 +96,7 @@ class LocalFleet:
         )
         env.pop("PYTHONPATH", None)
         if sys.prefix != sys.base_prefix:  # a venv: prove nothing runs from PATH (no activation)
-            bin_dir = os.path.dirname(sys.executable)
+            bin_dir = os.path.dirname(self.python)
             env["PATH"] = os.pathsep.join(
                 p for p in env.get("PATH", "").split(os.pathsep) if p != bin_dir
             )
@@ -115,7 +116,7 @@ class LocalFleet:
         log = self._log("server")
         self.server = subprocess.Popen(
             [
-                sys.executable, "-m", "prefect", "server", "start",
+                self.python, "-m", "prefect", "server", "start",
                 "--host", "127.0.0.1", "--port", str(self.port),
             ],
             env=self.env,
@@ -138,7 +139,7 @@ class LocalFleet:
     def hpo(self, *args: str, timeout_s: float = 300.0) -> subprocess.CompletedProcess[str]:
         """Run an ``hpo`` command against this fleet (raises on failure)."""
         return subprocess.run(
-            [sys.executable, "-m", "hpo", *args],
+            [self.python, "-m", "hpo", *args],
             env=self.env,
             cwd=self.home,
             capture_output=True,
@@ -167,7 +168,7 @@ class LocalFleet:
         gpu_args += ["--limit", str(limit), "--type", worker_type]
         proc = subprocess.Popen(
             [
-                sys.executable,
+                self.python,
                 "-m",
                 "hpo",
                 "worker",

@@ -52,8 +52,9 @@ logger = logging.getLogger(__name__)
 #: How one trial ended, named as the trial states are counted (:class:`StateCounts` fields).
 Outcome = Literal["complete", "pruned", "fail"]
 
-#: Seconds between claims of a worker that waits for other workers' last trials.
-LINGER_POLL_S = 1.0
+#: Seconds between claims of a worker that waits for other workers' last trials (the time its
+#: flow run may end after the study's last trial).
+LINGER_POLL_S = 0.25
 #: The fail reason of a trial cut by Ctrl-C.
 INTERRUPTED = "interrupted (Ctrl-C)"
 

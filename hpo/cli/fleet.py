@@ -114,6 +114,16 @@ def worker_start(args: argparse.Namespace) -> int:
         os.environ["HPO_WORKER_GPU_SLOT"] = ensure_gpu_slot(args.gpu)
     elif args.gpu is not None:
         raise ConfigError("--gpu only applies to --pool gpu", fix="drop --gpu")
+    if args.pool_type == "process":
+        # The pools' flow-run command is `python -m hpo.flows.engine`: this interpreter.
+        here = os.path.dirname(sys.executable)
+        if not os.access(os.path.join(here, "python"), os.X_OK):
+            raise ConfigError(
+                f"flow runs on the pools start `python` from {here}, which has none",
+                fix="run the worker from a virtual environment (python -m venv), or link "
+                f"{sys.executable} as {os.path.join(here, 'python')}",
+            )
+        os.environ["PATH"] = os.pathsep.join([here, os.environ.get("PATH", "")])
     argv = worker_command(args.pool, args.gpu, args.limit, args.name, args.pool_type)
     sys.stdout.flush()
     os.execv(argv[0], argv)  # the worker replaces this process: signals reach Prefect directly

@@ -191,7 +191,19 @@ def test_sigkill_of_a_worker_mid_trial(fleet: LocalFleet, tmp_path: Path) -> Non
 
     victim = wait_for(fresh_running_trial, 120, "no trial ran")
     pid = int(victim.user_attrs["worker"].rsplit("-", 2)[-2])
+    # One process per flow run: the pools' command (hpo.flows.engine, with the worker's own
+    # interpreter first on PATH) started by the Prefect worker, no workspace supervisor between.
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    parent = Path(f"/proc/{ppid}/cmdline").read_bytes().split(b"\0")
+    path = dict(
+        line.split(b"=", 1) for line in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        if b"=" in line
+    )[b"PATH"]  # fmt: skip
     os.kill(pid, signal.SIGKILL)  # the flow-run process, mid-trial
+    assert argv[:3] == [b"python", b"-m", b"hpo.flows.engine"], argv
+    assert b"prefect.runner._workspace_supervisor" not in parent, parent
+    assert path.split(b":")[0] == os.path.dirname(sys.executable).encode()
 
     out = _finish(proc)
     trials = _trials(fleet, study)

@@ -151,3 +151,27 @@ def test_retry_store_gives_up_with_a_retryable_error() -> None:
     with pytest.raises(StoreUnavailableError, match="stayed unreachable") as info:
         retry_store(down, what="test", window_s=0.6)
     assert info.value.retryable
+
+
+def test_a_store_already_set_up_is_opened_without_the_schema_lock(pg_url: str) -> None:
+    """W trial workers start at once: on a store whose schema is complete, none waits for the
+    schema lock (held here by someone else for as long as the storage takes to open)."""
+    from hpo.store import LOCK_NAMESPACE, SCHEMA_LOCK, _build_storage
+
+    settings = HpoSettings(database=DatabaseSettings(url=SecretStr(pg_url)))
+    get_storage(settings)  # the schema is complete
+    opened: list[int] = []
+    with psycopg.connect(libpq_url(pg_url), autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, SCHEMA_LOCK))
+        worker = threading.Thread(
+            target=lambda: opened.append(
+                len(_build_storage(pg_url, settings).get_all_studies()) >= 0
+            ),
+            daemon=True,
+        )
+        worker.start()
+        worker.join(timeout=60)  # a hang guard: on the lock's path it waits for the unlock
+        opened_while_locked = list(opened)
+        holder.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_NAMESPACE, SCHEMA_LOCK))
+    worker.join(timeout=60)
+    assert opened_while_locked == [True]
