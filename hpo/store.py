@@ -146,18 +146,18 @@ def _build_storage(url: str, settings: HpoSettings) -> StudyStorage:
             **({"prepare_threshold": None} if db.pgbouncer else {}),
         },
     }
-    heartbeat_kwargs: dict[str, Any] = {
-        "heartbeat_interval": worker.heartbeat_interval_s,
-        "grace_period": worker.grace_period_s,
-        "heartbeat_stale_trial_callback": (
-            optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=worker.max_retries)
-        ),
-    }
 
     def build(skip_table_creation: bool) -> StudyStorage:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # the heartbeat callback is experimental in Optuna
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            kwargs = {**heartbeat_kwargs, "skip_table_creation": skip_table_creation}
+            kwargs: dict[str, Any] = {
+                "heartbeat_interval": worker.heartbeat_interval_s,
+                "grace_period": worker.grace_period_s,
+                "heartbeat_stale_trial_callback": (
+                    optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=worker.max_retries)
+                ),
+                "skip_table_creation": skip_table_creation,
+            }
             if db.fast_store:
                 return FastRDBStorage(
                     url, engine_kwargs=engine_kwargs, ensure_indexes=False, **kwargs
