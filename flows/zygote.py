@@ -7,10 +7,11 @@ the Prefect worker: it imports what the engine preloads once (:func:`hpo.flows.e
 then serves a Unix socket (``HPO_ENGINE_SOCKET``, in a private 0700 directory; flow runs inherit
 the worker's environment). The engine command is a thin client of it
 (:func:`hpo.flows.engine.main`): it sends its argv, working directory and environment and
-passes its stdin/stdout/stderr; here a handler is forked per request (double fork: this process
-never waits on a flow run), and the handler forks the engine child that runs the flow run with
-the client's environment and descriptors. The handler relays the child's pid and exit status to
-the client; if the client goes away (SIGKILL), the handler SIGKILLs the child at once.
+passes its stdin/stdout/stderr; here a handler is forked per request (reaped without waiting:
+this process never waits on a flow run), and the handler forks the engine child that runs the
+flow run with the client's environment and descriptors. The handler relays the child's pid and
+exit status to the client; if the client goes away (SIGKILL), the handler SIGKILLs the child at
+once.
 
 This process starts no thread and no event loop (Prefect's import starts none: checked by
 tests/flows/test_zygote.py), so forking it is safe. It dies with its worker (PR_SET_PDEATHSIG,
@@ -177,6 +178,18 @@ def handle(conn: socket.socket) -> NoReturn:
     os._exit(0)
 
 
+def reap_handlers() -> None:
+    """Collect the handlers that have ended (they are this process's children; it never blocks
+    on one, so a long flow run never holds up the next request)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
 def serve(path: str) -> None:
     """Accept requests on ``path`` until the parent (the worker) is gone."""
     parent = os.getppid()
@@ -198,19 +211,17 @@ def serve(path: str) -> None:
     sys.stderr.flush()
     try:
         while os.getppid() == parent:
+            reap_handlers()
             ready, _, _ = select.select([listener], [], [], 1.0)
             if not ready:
                 continue
             conn, _ = listener.accept()
-            pid = os.fork()
-            if pid == 0:
+            if os.fork() == 0:
                 listener.close()
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                if os.fork() == 0:
-                    handle(conn)
-                os._exit(0)
+                handle(conn)
             conn.close()
-            os.waitpid(pid, 0)
+            reap_handlers()
     finally:
         listener.close()
         try:
