@@ -15,14 +15,27 @@ collector is back on before the flow runs, so trials collect their garbage as us
 
 ``python`` is the worker's own interpreter: ``hpo worker start`` puts its directory first on the
 worker's ``PATH``, which flow runs inherit.
+
+A process worker started by ``hpo worker start`` also has a resident process with these imports
+done (``hpo.flows.zygote``, its socket in ``HPO_ENGINE_SOCKET``): then this command imports
+nothing heavy and is its thin client (:func:`run_in_zygote`): the flow run is a fork of that
+process with this one's argv, directory, environment and stdin/stdout/stderr; this process
+forwards SIGTERM/SIGINT to it and exits as it does. A SIGKILL of this process kills the flow run
+too. Without an answering zygote (no variable, refused, stale socket) the imports happen here.
 """
 
 from __future__ import annotations
 
 import gc
+import json
+import os
 import runpy
+import signal
+import socket
 import sys
 import warnings
+
+SOCKET_ENV = "HPO_ENGINE_SOCKET"  # hpo.flows.zygote.SOCKET_ENV (not imported: it stays light)
 
 
 def preload() -> None:
@@ -38,8 +51,69 @@ def preload() -> None:
         gc.enable()
 
 
+def _recv_reply(conn: socket.socket) -> tuple[bytes, int]:
+    buf = b""
+    while len(buf) < 9:  # zygote.REPLY: one byte of kind, then a signed 64-bit integer
+        chunk = conn.recv(9 - len(buf))
+        if not chunk:
+            raise EOFError("the zygote closed the connection")
+        buf += chunk
+    return buf[:1], int.from_bytes(buf[1:], "big", signed=True)
+
+
+def run_in_zygote(path: str) -> int | None:
+    """Run this flow run as a fork of the zygote at ``path``: its wait status, or None if no
+    zygote answers (nothing was started then)."""
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(path)
+    except OSError:
+        conn.close()
+        return None
+    payload = json.dumps({"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
+    try:
+        socket.send_fds(conn, [len(payload).to_bytes(8, "big")], [0, 1, 2])
+        conn.sendall(payload)
+        kind, pid = _recv_reply(conn)
+    except (OSError, EOFError):
+        conn.close()
+        return None
+    if kind != b"P":
+        return None
+
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    try:
+        kind, status = _recv_reply(conn)
+    except (OSError, EOFError):  # the handler is gone: the child cannot be waited for
+        print("hpo.flows.engine: lost the flow run's process", file=sys.stderr)
+        return 1 << 8
+    return status
+
+
+def exit_as(status: int) -> None:
+    """Exit as a process with this wait status did: same code, or killed by the same signal."""
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+        code = 128 - code
+    sys.exit(code)
+
+
 def main() -> None:
     """``python -m hpo.flows.engine [FLOW_RUN_ID]``: what ``python -m prefect.engine`` does."""
+    path = os.environ.get(SOCKET_ENV)
+    if path:
+        status = run_in_zygote(path)
+        if status is not None:
+            exit_as(status)
     preload()
     sys.argv[0] = "prefect.engine"
     # The module is imported already (preloaded); running it again as __main__ is what we want.

@@ -124,9 +124,26 @@ def worker_start(args: argparse.Namespace) -> int:
                 f"{sys.executable} as {os.path.join(here, 'python')}",
             )
         os.environ["PATH"] = os.pathsep.join([here, os.environ.get("PATH", "")])
+        start_zygote()
     argv = worker_command(args.pool, args.gpu, args.limit, args.name, args.pool_type)
     sys.stdout.flush()
     os.execv(argv[0], argv)  # the worker replaces this process: signals reach Prefect directly
+
+
+def start_zygote() -> None:
+    """Start the worker's resident pre-imported process (``hpo.flows.zygote``) and put its
+    socket in the environment flow runs inherit; ``HPO_WORKER_ZYGOTE=false``: none. It dies
+    with the worker (the process this one becomes at ``execv``)."""
+    if os.environ.get("HPO_WORKER_ZYGOTE", "true").strip().lower() in ("false", "0", "no", "off"):
+        os.environ.pop("HPO_ENGINE_SOCKET", None)
+        return
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="hpo-zygote-")  # 0700: only this user reaches the socket
+    os.environ["HPO_ENGINE_SOCKET"] = os.path.join(folder, "engine.sock")
+    subprocess.Popen(  # noqa: S603 - this interpreter, a module of this package
+        [sys.executable, "-m", "hpo.flows.zygote"], stdin=subprocess.DEVNULL, close_fds=True
+    )
 
 
 def deploy_all(args: argparse.Namespace) -> int:

@@ -164,6 +164,31 @@ def test_four_worker_runs_never_repeat_a_point(fleet: LocalFleet, tmp_path: Path
     assert len({t.user_attrs["worker"] for t in trials}) >= 2  # several processes drew points
 
 
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def _engine_client_of(child: int) -> int:
+    """The ``python -m hpo.flows.engine`` process whose stdout the flow run's process writes
+    to: the process itself (no zygote) or the zygote client it was forked for."""
+    out = os.readlink(f"/proc/{child}/fd/1")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            if argv[:3] == [b"python", b"-m", b"hpo.flows.engine"] and (
+                os.readlink(entry / "fd" / "1") == out
+            ):
+                return int(entry.name)
+        except OSError:
+            continue
+    raise AssertionError(f"no hpo.flows.engine process shares the stdout of {child}")
+
+
 def test_sigkill_of_a_worker_mid_trial(fleet: LocalFleet, tmp_path: Path) -> None:
     study = f"kill-{uuid.uuid4().hex[:8]}"
     trial_s = 1.5
@@ -190,9 +215,12 @@ def test_sigkill_of_a_worker_mid_trial(fleet: LocalFleet, tmp_path: Path) -> Non
         return running[0] if done >= 2 and running else None
 
     victim = wait_for(fresh_running_trial, 120, "no trial ran")
-    pid = int(victim.user_attrs["worker"].rsplit("-", 2)[-2])
-    # One process per flow run: the pools' command (hpo.flows.engine, with the worker's own
-    # interpreter first on PATH) started by the Prefect worker, no workspace supervisor between.
+    child = int(victim.user_attrs["worker"].rsplit("-", 2)[-2])  # the process in the trial
+    # The pools' command (hpo.flows.engine, with the worker's own interpreter first on PATH) is
+    # what the Prefect worker started, no workspace supervisor between; it is the zygote's
+    # client, and the trial runs in a fork of the worker's zygote that writes to its stdout.
+    pid = _engine_client_of(child)
+    assert pid != child  # the worker's zygote ran the flow run
     argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     parent = Path(f"/proc/{ppid}/cmdline").read_bytes().split(b"\0")
@@ -200,10 +228,12 @@ def test_sigkill_of_a_worker_mid_trial(fleet: LocalFleet, tmp_path: Path) -> Non
         line.split(b"=", 1) for line in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         if b"=" in line
     )[b"PATH"]  # fmt: skip
-    os.kill(pid, signal.SIGKILL)  # the flow-run process, mid-trial
+    os.kill(pid, signal.SIGKILL)  # the flow-run process Prefect started, mid-trial
     assert argv[:3] == [b"python", b"-m", b"hpo.flows.engine"], argv
     assert b"prefect.runner._workspace_supervisor" not in parent, parent
     assert path.split(b":")[0] == os.path.dirname(sys.executable).encode()
+    # Its flow run goes with it at once (the zygote's handler SIGKILLs it).
+    wait_for(lambda: not Path(f"/proc/{child}").exists() or _zombie(child), 10, "child lives")
 
     out = _finish(proc)
     trials = _trials(fleet, study)
