@@ -153,6 +153,11 @@ class WorkerSettings(BaseSettings):
         description="After a Ctrl-C, seconds running trials get to finish (a trial that reports "
         "is cut at its next report) before they are failed as interrupted.",
     )
+    zygote: bool = Field(
+        default=True,
+        description="`hpo worker start` (process pools) starts a resident pre-imported fork "
+        "server beside the worker; each flow run is a fork of it (hpo.flows.zygote).",
+    )
     gpu_slot: str | None = Field(
         default=None,
         description="Prefect global concurrency limit a trial-worker flow run occupies while it "

@@ -19,6 +19,7 @@ from typing import Any
 from hpo.cli import docker_fleet
 from hpo.cli.prefect_api import require_server
 from hpo.errors import ConfigError
+from hpo.settings import get_settings
 
 
 def register(sub: Any) -> None:
@@ -134,7 +135,7 @@ def start_zygote() -> None:
     """Start the worker's resident pre-imported process (``hpo.flows.zygote``) and put its
     socket in the environment flow runs inherit; ``HPO_WORKER_ZYGOTE=false``: none. It dies
     with the worker (the process this one becomes at ``execv``)."""
-    if os.environ.get("HPO_WORKER_ZYGOTE", "true").strip().lower() in ("false", "0", "no", "off"):
+    if not get_settings().worker.zygote:
         os.environ.pop("HPO_ENGINE_SOCKET", None)
         return
     import tempfile
