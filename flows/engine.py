@@ -32,10 +32,14 @@ import os
 import runpy
 import signal
 import socket
+import struct
 import sys
 import warnings
 
-SOCKET_ENV = "HPO_ENGINE_SOCKET"  # hpo.flows.zygote.SOCKET_ENV (not imported: it stays light)
+# The client/zygote wire protocol (hpo.flows.zygote imports it from here: this module stays light).
+SOCKET_ENV = "HPO_ENGINE_SOCKET"
+HEADER = struct.Struct("!Q")  # the request's JSON length; the three fds ride on it
+REPLY = struct.Struct("!cq")  # b"P" + child pid, then b"S" + wait status
 
 
 def preload() -> None:
@@ -51,14 +55,39 @@ def preload() -> None:
         gc.enable()
 
 
-def _recv_reply(conn: socket.socket) -> tuple[bytes, int]:
+def recv_exact(conn: socket.socket, n: int) -> bytes:
     buf = b""
-    while len(buf) < 9:  # zygote.REPLY: one byte of kind, then a signed 64-bit integer
-        chunk = conn.recv(9 - len(buf))
+    while len(buf) < n:
+        chunk = conn.recv(n - len(buf))
         if not chunk:
-            raise EOFError("the zygote closed the connection")
+            raise EOFError("the other side closed the connection")
         buf += chunk
-    return buf[:1], int.from_bytes(buf[1:], "big", signed=True)
+    return buf
+
+
+def _recv_reply(conn: socket.socket) -> tuple[bytes, int]:
+    kind, value = REPLY.unpack(recv_exact(conn, REPLY.size))
+    return kind, value
+
+
+def run_engine(argv: list[str]) -> int:
+    """Run Prefect's engine as ``python -m prefect.engine ARGV[1:]`` would (its imports already
+    in): its exit code."""
+    sys.argv = ["prefect.engine", *argv[1:]]
+    # The module is imported already (preloaded); running it again as __main__ is what we want.
+    warnings.filterwarnings(
+        "ignore", message="'prefect.engine' found in sys.modules", category=RuntimeWarning
+    )
+    try:
+        runpy.run_module("prefect.engine", run_name="__main__", alter_sys=True)
+        return 0
+    except SystemExit as exc:
+        if exc.code is None:
+            return 0
+        if isinstance(exc.code, int):
+            return exc.code
+        print(exc.code, file=sys.stderr)
+        return 1
 
 
 def run_in_zygote(path: str) -> int | None:
@@ -72,7 +101,7 @@ def run_in_zygote(path: str) -> int | None:
         return None
     payload = json.dumps({"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
     try:
-        socket.send_fds(conn, [len(payload).to_bytes(8, "big")], [0, 1, 2])
+        socket.send_fds(conn, [HEADER.pack(len(payload))], [0, 1, 2])
         conn.sendall(payload)
         kind, pid = _recv_reply(conn)
     except (OSError, EOFError):
@@ -115,12 +144,7 @@ def main() -> None:
         if status is not None:
             exit_as(status)
     preload()
-    sys.argv[0] = "prefect.engine"
-    # The module is imported already (preloaded); running it again as __main__ is what we want.
-    warnings.filterwarnings(
-        "ignore", message="'prefect.engine' found in sys.modules", category=RuntimeWarning
-    )
-    runpy.run_module("prefect.engine", run_name="__main__", alter_sys=True)
+    sys.exit(run_engine(sys.argv))
 
 
 if __name__ == "__main__":

@@ -27,14 +27,12 @@ import select
 import shutil
 import signal
 import socket
-import struct
 import sys
 from typing import Any, NoReturn
 
-SOCKET_ENV = "HPO_ENGINE_SOCKET"
+from hpo.flows.engine import HEADER, REPLY, SOCKET_ENV, preload, recv_exact, run_engine
+
 PR_SET_PDEATHSIG = 1
-HEADER = struct.Struct("!Q")  # the request's JSON length; the three fds ride on it
-REPLY = struct.Struct("!cq")  # b"P" + child pid, then b"S" + wait status
 
 
 def die_with_parent(sig: int = signal.SIGKILL) -> None:
@@ -43,16 +41,6 @@ def die_with_parent(sig: int = signal.SIGKILL) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
     except (OSError, AttributeError):  # not Linux: the getppid() check still applies
         pass
-
-
-def recv_exact(conn: socket.socket, n: int) -> bytes:
-    buf = b""
-    while len(buf) < n:
-        chunk = conn.recv(n - len(buf))
-        if not chunk:
-            raise EOFError("the client closed the connection")
-        buf += chunk
-    return buf
 
 
 def read_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
@@ -64,27 +52,6 @@ def read_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
     if len(fds) != 3:
         raise EOFError(f"expected 3 descriptors, got {len(fds)}")
     return request, fds
-
-
-def run_engine(argv: list[str]) -> int:
-    """What ``python -m hpo.flows.engine`` runs once the imports are in: Prefect's engine."""
-    import runpy
-    import warnings
-
-    sys.argv = ["prefect.engine", *argv[1:]]
-    warnings.filterwarnings(
-        "ignore", message="'prefect.engine' found in sys.modules", category=RuntimeWarning
-    )
-    try:
-        runpy.run_module("prefect.engine", run_name="__main__", alter_sys=True)
-        return 0
-    except SystemExit as exc:
-        if exc.code is None:
-            return 0
-        if isinstance(exc.code, int):
-            return exc.code
-        print(exc.code, file=sys.stderr)
-        return 1
 
 
 def become_client(request: dict[str, Any], fds: list[int]) -> None:
@@ -196,8 +163,6 @@ def serve(path: str) -> None:
     die_with_parent(signal.SIGTERM)
     if os.getppid() != parent:  # pragma: no cover - the worker died before prctl
         return
-    from hpo.flows.engine import preload
-
     preload()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:

@@ -135,15 +135,7 @@ def test_promotion_event_starts_train_best_and_the_model_appears(
                     "--reeval-seeds", "2", "--json").stdout  # fmt: skip
     promotion = json.loads(out[out.index("{") :])
     assert promotion["decision"] == "promoted"
-    model_dir = (
-        Path(fleet.extra_env["HPO_ARTIFACTS_DIR"])
-        / "models" / pipeline / "staging" / f"promotion-{promotion['id']}"
-    )  # fmt: skip
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and not (model_dir / "lineage.json").exists():
-        time.sleep(1)
-    assert (model_dir / "model.json").exists(), f"no model after 180 s; see {fleet.home}/logs"
-    lineage = json.loads((model_dir / "lineage.json").read_text())
+    lineage = _trained_model(fleet, pipeline, promotion["id"])
     assert lineage["study_name"] == tuned
     assert lineage["params"] == promotion["params"]
     assert lineage["trained_on"]["full_data"] is True
@@ -204,17 +196,22 @@ def test_a_front_point_is_promoted_by_its_rule_and_its_model_trained(
     assert "## Rule: weighted (highest 1*roc_auc -0.001*model_size_kb" in shown.data
     assert f"| roc_auc | maximize | {expected.values[0]:.6g} |" in shown.data
 
-    model_dir = (
-        Path(fleet.extra_env["HPO_ARTIFACTS_DIR"])
-        / "models" / pipeline / "staging" / f"promotion-{promotion['id']}"
-    )  # fmt: skip
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and not (model_dir / "lineage.json").exists():
-        time.sleep(1)
-    assert (model_dir / "model.json").exists(), f"no model after 180 s; see {fleet.home}/logs"
-    lineage = json.loads((model_dir / "lineage.json").read_text())
+    lineage = _trained_model(fleet, pipeline, promotion["id"])
     assert lineage["params"] == expected.params == promotion["params"]
     assert lineage["selection"]["rule"] == {
         "rule": "weighted",
         "weights": {"roc_auc": 1.0, "model_size_kb": -0.001},
     }
+
+
+def _trained_model(fleet: LocalFleet, pipeline: str, promotion_id: int) -> Any:
+    """The lineage of the model train-best writes for a promotion (waits 180 s)."""
+    model_dir = (
+        Path(fleet.extra_env["HPO_ARTIFACTS_DIR"])
+        / "models" / pipeline / "staging" / f"promotion-{promotion_id}"
+    )  # fmt: skip
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and not (model_dir / "lineage.json").exists():
+        time.sleep(1)
+    assert (model_dir / "model.json").exists(), f"no model after 180 s; see {fleet.home}/logs"
+    return json.loads((model_dir / "lineage.json").read_text())
