@@ -27,6 +27,7 @@ too. Without an answering zygote (no variable, refused, stale socket) the import
 from __future__ import annotations
 
 import gc
+import importlib
 import json
 import os
 import runpy
@@ -42,6 +43,27 @@ HEADER = struct.Struct("!Q")  # the request's JSON length; the three fds ride on
 REPLY = struct.Struct("!cq")  # b"P" + child pid, then b"S" + wait status
 
 
+#: What a trial-worker flow run imports on its way to its first trial besides the modules above
+#: (listed from a run's ``sys.modules``): Prefect's task engine and flow-graph helpers, anyio's
+#: event loop backend, SQLAlchemy's PostgreSQL dialect, the Alembic that Optuna's storage checks
+#: the schema version with (with Mako and Pygments), NumPy's generators (the zygote reseeds them),
+#: httpx's IDNA codec. In the zygote they are imported once; left out, each of W flow runs
+#: starting at once imports them (about 0.1 s of CPU each), and on a small machine the children
+#: that wait for the CPU start their first trial later (docs/fanout-benchmark.md).
+LAZY_IMPORTS = (
+    "prefect.task_engine",
+    "prefect._internal.states",
+    "prefect.utilities.visualization",
+    "anyio._backends._asyncio",
+    "sqlalchemy.dialects.postgresql.psycopg",
+    "optuna.storages._rdb.models",
+    "alembic.migration",
+    "alembic.script",
+    "numpy.random",
+    "encodings.idna",
+)
+
+
 def preload() -> None:
     """Import what a flow run of the pools needs, with the collector off; then freeze it all."""
     gc.disable()
@@ -50,6 +72,12 @@ def preload() -> None:
         import prefect.flow_engine  # noqa: F401
 
         import hpo.flows.trial_worker  # noqa: F401  (the flow most runs of the pools start)
+
+        for name in LAZY_IMPORTS:
+            try:
+                importlib.import_module(name)
+            except ImportError:  # a newer release moved it: the flow run imports what it needs
+                pass
     finally:
         gc.freeze()
         gc.enable()
