@@ -25,7 +25,7 @@ from prefect.utilities.asyncutils import run_coro_as_sync
 from pydantic import BaseModel, ConfigDict
 
 from hpo.claims import count_trials
-from hpo.fanout import WorkerRun, budget_taken, fell_short, supervise
+from hpo.fanout import WorkerRun, budget_taken, fell_short, states_due, supervise
 from hpo.flows.tune import open_study_task
 from hpo.monitoring import ProgressArtifact, publish_study, study_links
 from hpo.query import StudyClient, StudySummary, WorkerTally
@@ -36,7 +36,8 @@ from hpo.workers.interrupt import stop_requested
 
 TRIAL_WORKER_FLOW = "hpo-trial-worker"
 #: Seconds between refreshes of the progress artifact (the supervision itself polls every
-#: ``poll_s``: the run ends that soon after its last trial-worker run).
+#: ``poll_s``: the run ends that soon after its last trial-worker run; the runs' states are read
+#: once a second until the budget is taken, :func:`hpo.fanout.states_due`).
 PROGRESS_EVERY_S = 2.0
 
 
@@ -113,24 +114,30 @@ def tune_on_pools_flow(
     taken_since: float | None = None
     progress = ProgressArtifact(study_name, n_trials)
     progress_at = 0.0
+    states_at: float | None = None  # when the runs' states were last read
     with get_client(sync_client=True) as client:
         while True:
             time.sleep(poll_s)
-            ids = [UUID(i) for i in runs]
-            for fr in client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=len(ids)
-            ):
-                old = runs[str(fr.id)]
-                state = fr.state.type.value if fr.state else "SCHEDULED"
-                if state in ("FAILED", "CRASHED") and fr.state and fr.state.message:
-                    failures[str(fr.id)] = f"{fr.name}: {fr.state.message}"
-                runs[str(fr.id)] = WorkerRun(old.run_id, old.pool, old.index, state, old.relaunched)
             counts = retry_store(lambda: count_trials(storage, study_id), what="count trials")
+            if taken_since is None and budget_taken(counts, n_trials, grid=sampler == "grid"):
+                taken_since = time.monotonic()
+            since = None if states_at is None else time.monotonic() - states_at
+            if states_due(since, budget_is_taken=taken_since is not None):
+                states_at = time.monotonic()
+                ids = [UUID(i) for i in runs]
+                for fr in client.read_flow_runs(
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=len(ids)
+                ):
+                    old = runs[str(fr.id)]
+                    state = fr.state.type.value if fr.state else "SCHEDULED"
+                    if state in ("FAILED", "CRASHED") and fr.state and fr.state.message:
+                        failures[str(fr.id)] = f"{fr.name}: {fr.state.message}"
+                    runs[str(fr.id)] = WorkerRun(
+                        old.run_id, old.pool, old.index, state, old.relaunched
+                    )
             if time.monotonic() - progress_at >= PROGRESS_EVERY_S:
                 retry_store(lambda: progress.update(storage), what="update progress")
                 progress_at = time.monotonic()
-            if taken_since is None and budget_taken(counts, n_trials, grid=sampler == "grid"):
-                taken_since = time.monotonic()
             decision = supervise(
                 list(runs.values()),
                 counts,

@@ -11,6 +11,11 @@ module what it sees (each run's state, the study's trial counts) and does what i
   whose machine vanished never reports) are cancelled, and the supervision ends;
 * it also ends when every run is final.
 
+The study's counts are cheap (one query to the store) and read every tick; the runs' states come
+from the Prefect API, whose answer carries each run's parameters: :func:`states_due` reads them
+once a second while trials remain (a crash is noticed within a second) and every tick once the
+budget is taken (the run ends right after its last worker does).
+
 After the supervision, :func:`fell_short` says whether the run failed to deliver its budget.
 """
 
@@ -63,6 +68,19 @@ def budget_taken(counts: StateCounts, n_trials: int, *, grid: bool) -> bool:
     if counts.finished >= n_trials:
         return True
     return grid and counts.waiting == 0 and counts.running == 0
+
+
+#: Seconds between reads of the runs' states while the study still needs trials.
+STATES_EVERY_S = 1.0
+
+
+def states_due(
+    seconds_since_read: float | None, *, budget_is_taken: bool, every_s: float = STATES_EVERY_S
+) -> bool:
+    """Read the runs' states from the Prefect API now? Always at first (``None``: never read)
+    and once the budget is taken; otherwise every ``every_s``. Between two reads the supervisor
+    decides on the states it read last."""
+    return seconds_since_read is None or budget_is_taken or seconds_since_read >= every_s
 
 
 def supervise(

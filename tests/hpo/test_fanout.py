@@ -3,7 +3,15 @@ flow that acts on them runs on a real fleet in tests/flows/test_tune_pools.py.""
 
 from __future__ import annotations
 
-from hpo.fanout import FINAL_STATES, Decision, WorkerRun, budget_taken, fell_short, supervise
+from hpo.fanout import (
+    FINAL_STATES,
+    Decision,
+    WorkerRun,
+    budget_taken,
+    fell_short,
+    states_due,
+    supervise,
+)
 from hpo.storage.counts import StateCounts
 
 
@@ -158,3 +166,14 @@ def test_fell_short_only_without_a_reason() -> None:
     assert not fell_short(10, 10, grid=False, timed_out=False)
     assert not fell_short(6, 10, grid=True, timed_out=False)  # a grid of 6 points
     assert not fell_short(7, 10, grid=False, timed_out=True)  # budget.timeout_s
+
+
+def test_states_are_read_at_first_then_each_second_then_every_tick_once_the_budget_is_taken() -> (
+    None
+):
+    assert states_due(None, budget_is_taken=False)  # never read: read now
+    assert not states_due(0.25, budget_is_taken=False)  # trials remain: once a second
+    assert not states_due(0.99, budget_is_taken=False)
+    assert states_due(1.0, budget_is_taken=False)
+    assert states_due(0.25, budget_is_taken=True)  # the end is near: every tick
+    assert states_due(0.5, budget_is_taken=False, every_s=0.5)
