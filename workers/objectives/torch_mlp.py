@@ -252,7 +252,7 @@ def train_mlp(
     classification = task != "regression"
     y_mean, y_std = 0.0, 1.0
     if classification:
-        yt = torch.from_numpy(np.asarray(y_train, dtype=np.int64)).to(torch_device)
+        yt = torch.from_numpy(np.array(y_train, dtype=np.int64)).to(torch_device)  # a writable copy
         loss_fn: torch.nn.Module = torch.nn.CrossEntropyLoss()
         n_out = int(n_classes or 2)
     else:
