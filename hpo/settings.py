@@ -158,6 +158,14 @@ class WorkerSettings(BaseSettings):
         description="`hpo worker start` (process pools) starts a resident pre-imported fork "
         "server beside the worker; each flow run is a fork of it (hpo.flows.zygote).",
     )
+    poll_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="Seconds between a Prefect worker's polls for flow runs to start: `hpo "
+        "worker start` sets PREFECT_WORKER_QUERY_SECONDS to it (Prefect's own default is 10 s, "
+        "the wait of a trial worker for its pick-up), unless that is set in the environment.",
+    )
     gpu_slot: str | None = Field(
         default=None,
         description="Prefect global concurrency limit a trial-worker flow run occupies while it "

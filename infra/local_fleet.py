@@ -88,7 +88,6 @@ class LocalFleet:
                 "PREFECT_HOME": str(self.home / "prefect"),
                 "PREFECT_API_URL": self.api_url,
                 "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                "PREFECT_WORKER_QUERY_SECONDS": "1",
                 "PREFECT_WORKER_PREFETCH_SECONDS": "5",
                 "PREFECT_LOGGING_LEVEL": "INFO",
                 "HPO_DATABASE_URL": self.study_db_url,

@@ -126,6 +126,9 @@ def worker_start(args: argparse.Namespace) -> int:
             )
         os.environ["PATH"] = os.pathsep.join([here, os.environ.get("PATH", "")])
         start_zygote()
+    # Prefect's workers poll for runs every 10 s: each trial worker of a fan-out would wait up
+    # to that long, and runs picked up by different workers would start that far apart.
+    os.environ.setdefault("PREFECT_WORKER_QUERY_SECONDS", f"{get_settings().worker.poll_s:g}")
     argv = worker_command(args.pool, args.gpu, args.limit, args.name, args.pool_type)
     sys.stdout.flush()
     os.execv(argv[0], argv)  # the worker replaces this process: signals reach Prefect directly

@@ -224,14 +224,17 @@ def test_sigkill_of_a_worker_mid_trial(fleet: LocalFleet, tmp_path: Path) -> Non
     argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     parent = Path(f"/proc/{ppid}/cmdline").read_bytes().split(b"\0")
-    path = dict(
+    environ = dict(
         line.split(b"=", 1) for line in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         if b"=" in line
-    )[b"PATH"]  # fmt: skip
+    )  # fmt: skip
     os.kill(pid, signal.SIGKILL)  # the flow-run process Prefect started, mid-trial
     assert argv[:3] == [b"python", b"-m", b"hpo.flows.engine"], argv
     assert b"prefect.runner._workspace_supervisor" not in parent, parent
-    assert path.split(b":")[0] == os.path.dirname(sys.executable).encode()
+    assert environ[b"PATH"].split(b":")[0] == os.path.dirname(sys.executable).encode()
+    # `hpo worker start` set the worker's poll (HPO_WORKER_POLL_S, 1 s; Prefect's own: 10 s).
+    assert "PREFECT_WORKER_QUERY_SECONDS" not in fleet.env
+    assert environ[b"PREFECT_WORKER_QUERY_SECONDS"] == b"1"
     # Its flow run goes with it at once (the zygote's handler SIGKILLs it).
     wait_for(lambda: not Path(f"/proc/{child}").exists() or _zombie(child), 10, "child lives")
 
