@@ -234,7 +234,7 @@ def test_sigkill_of_a_worker_mid_trial(fleet: LocalFleet, tmp_path: Path) -> Non
     assert environ[b"PATH"].split(b":")[0] == os.path.dirname(sys.executable).encode()
     # `hpo worker start` set the worker's poll (HPO_WORKER_POLL_S, 1 s; Prefect's own: 10 s).
     assert "PREFECT_WORKER_QUERY_SECONDS" not in fleet.env
-    assert environ[b"PREFECT_WORKER_QUERY_SECONDS"] == b"1"
+    assert float(environ[b"PREFECT_WORKER_QUERY_SECONDS"]) == 1.0  # Prefect passes it on
     # Its flow run goes with it at once (the zygote's handler SIGKILLs it).
     wait_for(lambda: not Path(f"/proc/{child}").exists() or _zombie(child), 10, "child lives")
 
