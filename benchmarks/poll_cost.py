@@ -27,10 +27,17 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 
 def _fleet_processes(fleet: LocalFleet) -> list[psutil.Process]:
-    procs = []
+    """The fleet's server and workers with their children (zygotes), and PostgreSQL's backends."""
+    procs: list[psutil.Process] = []
+    for popen in [*([fleet.server] if fleet.server else []), *fleet.workers]:
+        try:
+            top = psutil.Process(popen.pid)
+            procs += [top, *top.children(recursive=True)]
+        except psutil.Error:
+            continue
     for p in psutil.process_iter():
         try:
-            if p.name().startswith("postgres") or "prefect" in " ".join(p.cmdline()):
+            if p.name().startswith("postgres"):
                 procs.append(p)
         except psutil.Error:
             continue

@@ -39,36 +39,26 @@ class SpanParts:
 
 
 def span_parts(storage: str, study_name: str, trial_s: float = 1.0) -> SpanParts:
-    trials = [
-        t
-        for t in optuna.load_study(study_name=study_name, storage=storage).trials
-        if t.datetime_start is not None and t.datetime_complete is not None
-    ]
-    by_worker: dict[str, list[optuna.trial.FrozenTrial]] = defaultdict(list)
-    for t in trials:
-        by_worker[str(t.user_attrs.get("worker", ""))].append(t)
-    first = min(t.datetime_start for t in trials if t.datetime_start)
-    last = max(t.datetime_complete for t in trials if t.datetime_complete)
-    w = len(by_worker)
-    gaps = offsets = tails = 0.0
-    for runs in by_worker.values():
-        runs.sort(key=lambda t: t.datetime_start or first)
-        offsets += ((runs[0].datetime_start or first) - first).total_seconds()
-        tails += (last - (runs[-1].datetime_complete or last)).total_seconds()
-        for a, b in zip(runs, runs[1:], strict=False):
-            gaps += ((b.datetime_start or first) - (a.datetime_complete or first)).total_seconds()
-    durations = [
-        ((t.datetime_complete or last) - (t.datetime_start or first)).total_seconds()
-        for t in trials
-    ]
+    # (start, end) of every finished trial, by worker, in seconds
+    by_worker: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for t in optuna.load_study(study_name=study_name, storage=storage).trials:
+        if t.datetime_start is not None and t.datetime_complete is not None:
+            by_worker[str(t.user_attrs.get("worker", ""))].append(
+                (t.datetime_start.timestamp(), t.datetime_complete.timestamp())
+            )
+    runs = [sorted(r) for r in by_worker.values()]
+    first = min(r[0][0] for r in runs)
+    last = max(end for r in runs for _, end in r)
+    durations = [end - start for r in runs for start, end in r]
+    w = len(runs)
     return SpanParts(
         study=study_name,
         workers=w,
-        span_s=(last - first).total_seconds(),
+        span_s=last - first,
         work_s=sum(durations) / w,
-        gaps_s=gaps / w,
-        offsets_s=offsets / w,
-        tails_s=tails / w,
+        gaps_s=sum(b[0] - a[1] for r in runs for a, b in zip(r, r[1:], strict=False)) / w,
+        offsets_s=sum(r[0][0] - first for r in runs) / w,
+        tails_s=sum(last - r[-1][1] for r in runs) / w,
         median_trial_extra_ms=1000 * (statistics.median(durations) - trial_s),
     )
 

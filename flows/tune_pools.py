@@ -16,7 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from prefect import flow, get_run_logger
-from prefect.client.orchestration import get_client
+from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import arun_deployment, run_deployment
@@ -100,6 +100,18 @@ def tune_on_pools_flow(
             *(arun_deployment(**options(pool, i)) for i, pool in enumerate(pools))
         )
 
+    def read_states(client: SyncPrefectClient) -> None:
+        """Update ``runs`` (and ``failures``) from the Prefect API: one call for all runs."""
+        ids = [UUID(i) for i in runs]
+        for fr in client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=len(ids)
+        ):
+            old = runs[str(fr.id)]
+            state = fr.state.type.value if fr.state else "SCHEDULED"
+            if state in ("FAILED", "CRASHED") and fr.state and fr.state.message:
+                failures[str(fr.id)] = f"{fr.name}: {fr.state.message}"
+            runs[str(fr.id)] = WorkerRun(old.run_id, old.pool, old.index, state, old.relaunched)
+
     pools = ["cpu"] * cpu_workers + ["gpu"] * gpu_workers
     created = run_coro_as_sync(launch_all(pools)) if pools else []
     for index, (pool, flow_run) in enumerate(zip(pools, created or [], strict=True)):
@@ -124,17 +136,7 @@ def tune_on_pools_flow(
             since = None if states_at is None else time.monotonic() - states_at
             if states_due(since, budget_is_taken=taken_since is not None):
                 states_at = time.monotonic()
-                ids = [UUID(i) for i in runs]
-                for fr in client.read_flow_runs(
-                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=len(ids)
-                ):
-                    old = runs[str(fr.id)]
-                    state = fr.state.type.value if fr.state else "SCHEDULED"
-                    if state in ("FAILED", "CRASHED") and fr.state and fr.state.message:
-                        failures[str(fr.id)] = f"{fr.name}: {fr.state.message}"
-                    runs[str(fr.id)] = WorkerRun(
-                        old.run_id, old.pool, old.index, state, old.relaunched
-                    )
+                read_states(client)
             if time.monotonic() - progress_at >= PROGRESS_EVERY_S:
                 retry_store(lambda: progress.update(storage), what="update progress")
                 progress_at = time.monotonic()
