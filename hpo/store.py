@@ -38,6 +38,7 @@ from hpo.storage import FastRDBStorage, StudyStorage
 from hpo.storage.indexes import ensure_store_indexes, missing_indexes
 from hpo.storage.query_indexes import INDEXES as QUERY_INDEXES
 from hpo.storage.query_indexes import ensure_query_indexes
+from hpo.storage.schema_version import at_head, store_revision
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -147,7 +148,7 @@ def _build_storage(url: str, settings: HpoSettings) -> StudyStorage:
         },
     }
 
-    def build(skip_table_creation: bool) -> StudyStorage:
+    def build(skip_table_creation: bool, skip_compatibility_check: bool = False) -> StudyStorage:
         with warnings.catch_warnings():  # the heartbeat callback is experimental in Optuna
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             kwargs: dict[str, Any] = {
@@ -157,6 +158,7 @@ def _build_storage(url: str, settings: HpoSettings) -> StudyStorage:
                     optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=worker.max_retries)
                 ),
                 "skip_table_creation": skip_table_creation,
+                "skip_compatibility_check": skip_compatibility_check,
             }
             if db.fast_store:
                 return FastRDBStorage(
@@ -177,20 +179,23 @@ def _build_storage(url: str, settings: HpoSettings) -> StudyStorage:
 
 
 def _schema_ready(
-    url: str, build: Callable[[bool], StudyStorage], *, fast_store: bool
+    url: str, build: Callable[[bool, bool], StudyStorage], *, fast_store: bool
 ) -> StudyStorage | None:
     """The storage, when the store's schema is all there already: no schema lock, no table
     creation, so W trial workers starting at once do not queue for the lock one after another.
     The query indexes are created last under the lock (after Optuna's tables and version row):
-    while one is missing, a first run may be midway, and this returns None (set up, locked)."""
+    while one is missing, a first run may be midway, and this returns None (set up, locked).
+    A store at the installed Optuna's schema head skips Optuna's own version check (it would
+    load Optuna's migration scripts again: :mod:`hpo.storage.schema_version`)."""
     with psycopg.connect(libpq_url(url), connect_timeout=10, autocommit=True) as conn:
         absent = conn.execute(
             "SELECT count(*) FROM unnest(%s::text[]) AS name WHERE to_regclass(name) IS NULL",
             (list(QUERY_INDEXES),),
         ).fetchone()
+        current = absent is not None and not absent[0] and at_head(store_revision(conn))
     if absent is None or absent[0]:
         return None
-    storage = build(True)  # Optuna still checks the schema's version (one query)
+    storage = build(True, current)
     if fast_store and missing_indexes(storage.engine):
         storage.engine.dispose()
         return None
