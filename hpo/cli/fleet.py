@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from hpo.cli import docker_fleet
@@ -91,7 +92,7 @@ def worker_command(
 
 def worker_start(args: argparse.Namespace) -> int:
     docker_fleet.check_type(args.pool_type)
-    require_server()
+    api_url = require_server()
     from hpo.infra.pools import ensure_gpu_slot
 
     if args.pool_type == "docker":
@@ -115,6 +116,7 @@ def worker_start(args: argparse.Namespace) -> int:
         os.environ["HPO_WORKER_GPU_SLOT"] = ensure_gpu_slot(args.gpu)
     elif args.gpu is not None:
         raise ConfigError("--gpu only applies to --pool gpu", fix="drop --gpu")
+    skip_tls_setup(api_url)
     if args.pool_type == "process":
         # The pools' flow-run command is `python -m hpo.flows.engine`: this interpreter.
         here = os.path.dirname(sys.executable)
@@ -132,6 +134,16 @@ def worker_start(args: argparse.Namespace) -> int:
     argv = worker_command(args.pool, args.gpu, args.limit, args.name, args.pool_type)
     sys.stdout.flush()
     os.execv(argv[0], argv)  # the worker replaces this process: signals reach Prefect directly
+
+
+def skip_tls_setup(api_url: str) -> None:
+    """On a plain-HTTP Prefect API, spare the worker and its flow runs the certificate bundle
+    Prefect parses for every API client (hpo.infra.prefect_tls)."""
+    from prefect.settings import PREFECT_HOME
+
+    from hpo.infra.prefect_tls import skip_unused_ca_bundle
+
+    skip_unused_ca_bundle(os.environ, api_url, Path(PREFECT_HOME.value()))
 
 
 def start_zygote() -> None:

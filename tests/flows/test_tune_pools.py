@@ -235,6 +235,9 @@ def test_sigkill_of_a_worker_mid_trial(fleet: LocalFleet, tmp_path: Path) -> Non
     # `hpo worker start` set the worker's poll (HPO_WORKER_POLL_S, 1 s; Prefect's own: 10 s).
     assert "PREFECT_WORKER_QUERY_SECONDS" not in fleet.env
     assert float(environ[b"PREFECT_WORKER_QUERY_SECONDS"]) == 1.0  # Prefect passes it on
+    # The API is plain HTTP: Prefect's clients load the no-trust file, not a CA bundle
+    # (hpo.infra.prefect_tls); this flow run and its replacement talk to the API with it.
+    assert environ[b"PREFECT_API_SSL_CERT_FILE"].endswith(b"/hpo-no-trust-ca.pem")
     # Its flow run goes with it at once (the zygote's handler SIGKILLs it).
     wait_for(lambda: not Path(f"/proc/{child}").exists() or _zombie(child), 10, "child lives")
 
