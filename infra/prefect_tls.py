@@ -26,10 +26,36 @@ import os
 import tempfile
 from collections.abc import MutableMapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 CERT_FILE_ENV = "PREFECT_API_SSL_CERT_FILE"
 FILE_NAME = "hpo-no-trust-ca.pem"
+
+
+def self_signed(common_name: str, dns_names: tuple[str, ...] = ()) -> tuple[Any, Any]:
+    """A fresh EC key and a self-signed certificate for it (``cryptography`` objects)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+    )
+    if dns_names:
+        san = x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names])
+        builder = builder.add_extension(san, critical=False)
+    return builder.sign(key, hashes.SHA256()), key
 
 
 def no_trust_ca(folder: Path) -> Path:
@@ -38,26 +64,9 @@ def no_trust_ca(folder: Path) -> Path:
     path = folder / FILE_NAME
     if path.exists():
         return path
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    from cryptography.hazmat.primitives import serialization
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name(
-        [x509.NameAttribute(NameOID.COMMON_NAME, "hpo no-trust anchor (key discarded)")]
-    )
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .sign(key, hashes.SHA256())
-    )
+    cert, _key = self_signed("hpo no-trust anchor (key discarded)")
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".ca-", suffix=".pem")
     with os.fdopen(fd, "wb") as out:

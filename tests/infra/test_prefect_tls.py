@@ -4,19 +4,21 @@ talk to the Prefect API with it is checked on the real fleet (tests/flows/test_t
 
 from __future__ import annotations
 
-import datetime
 import socket
 import ssl
 import threading
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
-from hpo.infra.prefect_tls import CERT_FILE_ENV, FILE_NAME, no_trust_ca, skip_unused_ca_bundle
+from hpo.infra.prefect_tls import (
+    CERT_FILE_ENV,
+    FILE_NAME,
+    no_trust_ca,
+    self_signed,
+    skip_unused_ca_bundle,
+)
 
 
 def test_a_plain_http_api_gets_the_no_trust_file(tmp_path: Path) -> None:
@@ -45,21 +47,8 @@ def test_tls_apis_and_a_file_the_user_named_are_left_alone(
     assert not (tmp_path / FILE_NAME).exists()
 
 
-def _self_signed(folder: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
+def _server_files(folder: Path) -> tuple[Path, Path]:
+    cert, key = self_signed("localhost", ("localhost",))
     cert_path, key_path = folder / "server.pem", folder / "server.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
@@ -82,7 +71,7 @@ def _handshake(cafile: Path, port: int) -> None:
 def test_the_no_trust_file_verifies_no_server(tmp_path: Path) -> None:
     """A TLS server on localhost: its own certificate as the CA lets a client in (the control);
     the no-trust file refuses it: reaching an https:// address with the file fails closed."""
-    cert, key = _self_signed(tmp_path)
+    cert, key = _server_files(tmp_path)
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_ctx.load_cert_chain(cert, key)
     listener = socket.create_server(("127.0.0.1", 0))
