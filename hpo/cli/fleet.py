@@ -116,8 +116,10 @@ def worker_start(args: argparse.Namespace) -> int:
         os.environ["HPO_WORKER_GPU_SLOT"] = ensure_gpu_slot(args.gpu)
     elif args.gpu is not None:
         raise ConfigError("--gpu only applies to --pool gpu", fix="drop --gpu")
-    skip_tls_setup(api_url)
     if args.pool_type == "process":
+        # Not for Docker: Prefect passes the worker's settings on to its flow runs, and a
+        # container has no such file (its Prefect clients would fail to start).
+        skip_tls_setup(api_url)
         # The pools' flow-run command is `python -m hpo.flows.engine`: this interpreter.
         here = os.path.dirname(sys.executable)
         if not os.access(os.path.join(here, "python"), os.X_OK):
@@ -137,8 +139,9 @@ def worker_start(args: argparse.Namespace) -> int:
 
 
 def skip_tls_setup(api_url: str) -> None:
-    """On a plain-HTTP Prefect API, spare the worker and its flow runs the certificate bundle
-    Prefect parses for every API client (hpo.infra.prefect_tls)."""
+    """On a plain-HTTP Prefect API, spare a process worker and its flow runs (processes of this
+    machine, which see the file) the certificate bundle Prefect parses for every API client
+    (hpo.infra.prefect_tls)."""
     from prefect.settings import PREFECT_HOME
 
     from hpo.infra.prefect_tls import skip_unused_ca_bundle
