@@ -144,6 +144,12 @@ def main() -> None:
         help="which modes to run (docker: see --docker-image)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="rounds of every mode")
+    parser.add_argument(
+        "--prefect-workers",
+        type=int,
+        default=2,
+        help="Prefect workers per fleet, each with a limit of W / this (2: they race for runs)",
+    )
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = database_url()
@@ -169,8 +175,8 @@ def main() -> None:
         for f in fleets.values():
             f.start_server()
             f.setup()
-            for _ in range(2):
-                f.start_worker("cpu", limit=max(1, max(widths) // 2))
+            for _ in range(args.prefect_workers):
+                f.start_worker("cpu", limit=max(1, max(widths) // args.prefect_workers))
         time.sleep(5)  # workers registered and polling
         for round_ in range(args.repeat):
             for w in widths:
