@@ -192,9 +192,9 @@ def _schema_ready(
             "SELECT count(*) FROM unnest(%s::text[]) AS name WHERE to_regclass(name) IS NULL",
             (list(QUERY_INDEXES),),
         ).fetchone()
-        current = absent is not None and not absent[0] and at_head(store_revision(conn))
-    if absent is None or absent[0]:
-        return None
+        if absent is None or absent[0]:
+            return None
+        current = at_head(store_revision(conn))
     storage = build(True, current)
     if fast_store and missing_indexes(storage.engine):
         storage.engine.dispose()

@@ -26,15 +26,21 @@ import os
 import tempfile
 from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:  # cryptography is imported only when a certificate is made
+    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
+    from cryptography.x509 import Certificate
 
 CERT_FILE_ENV = "PREFECT_API_SSL_CERT_FILE"
 FILE_NAME = "hpo-no-trust-ca.pem"
 
 
-def self_signed(common_name: str, dns_names: tuple[str, ...] = ()) -> tuple[Any, Any]:
-    """A fresh EC key and a self-signed certificate for it (``cryptography`` objects)."""
+def self_signed(
+    common_name: str, dns_names: tuple[str, ...] = ()
+) -> tuple[Certificate, EllipticCurvePrivateKey]:
+    """A self-signed certificate for ``common_name`` (and ``dns_names``) and its fresh EC key."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
