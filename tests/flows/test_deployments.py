@@ -51,6 +51,22 @@ def test_the_pools_flow_launches_deployments_that_exist() -> None:
         assert deployment["parameters"] == {"pool": pool}
 
 
+def test_trial_worker_parameters_are_checked_by_the_flow_not_the_server() -> None:
+    """The server skips its JSON-schema check of trial-worker runs' parameters (the largest share
+    of its CPU per run created, prefect.yaml); the flow still refuses a malformed plan when the
+    run starts (Prefect validates a flow's parameters against its signature)."""
+    from prefect.exceptions import ParameterTypeError
+
+    for name in ("trial-worker-cpu", "trial-worker-gpu"):
+        (deployment,) = (d for d in _config()["deployments"] if d["name"] == name)
+        assert deployment["enforce_parameter_schema"] is False
+        flow = load_flow_from_entrypoint(deployment["entrypoint"], use_placeholder_flow=False)
+        with pytest.raises(ParameterTypeError, match="plan"):
+            flow.validate_parameters({"plan": {"study_name": 3}, "pool": "cpu"})
+    others = [d for d in _config()["deployments"] if not d["name"].startswith("trial-worker")]
+    assert all(d.get("enforce_parameter_schema", True) for d in others)  # what users start
+
+
 def test_a_promotion_event_fires_the_train_best_trigger() -> None:
     """The event ``hpo-promote`` emits matches the trigger of ``train-best`` and carries every
     value its parameter templates read."""
