@@ -76,7 +76,8 @@ def pools_create(args: argparse.Namespace) -> int:
 def worker_command(
     kind: str, gpu: int | None, limit: int, name: str | None, pool_type: str = "process"
 ) -> list[str]:
-    """The ``prefect worker start`` command line for one pool."""
+    """The ``prefect worker start`` command line for one pool. Process pools get the
+    ``hpo-process`` worker (hpo.infra.process_worker): Prefect's, polling when told of work."""
     from hpo.infra.pools import pool
 
     spec = pool(kind)
@@ -84,7 +85,7 @@ def worker_command(
     return prefect_command(
         "worker", "start",
         "--pool", spec.name,
-        "--type", pool_type,
+        "--type", "hpo-process" if pool_type == "process" else pool_type,
         "--limit", str(limit),
         "--name", name or default_name,
     )  # fmt: skip

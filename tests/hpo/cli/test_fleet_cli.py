@@ -19,6 +19,9 @@ def test_prefect_runs_with_this_interpreter() -> None:
     assert argv[argv.index("--pool") + 1] == "hpo-gpu"
     assert argv[argv.index("--limit") + 1] == "2"
     assert argv[argv.index("--name") + 1].endswith("-gpu1")
+    assert argv[argv.index("--type") + 1] == "hpo-process"  # hpo.infra.process_worker
+    docker = worker_command("cpu", None, 4, None, "docker")
+    assert docker[docker.index("--type") + 1] == "docker"
 
 
 def test_no_server_is_one_line_and_exit_2_without_the_venv_on_path(tmp_path: Path) -> None:
