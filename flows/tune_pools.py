@@ -121,7 +121,9 @@ def tune_on_pools_flow(
     )
 
     storage = get_storage()
-    study_id = study_id_of(storage, study_name)
+    # Like every store read below: the trial workers may already be running (and a store
+    # restart under way) by the time the launches return.
+    study_id = retry_store(lambda: study_id_of(storage, study_name), what="read the study id")
     relaunched = 0
     taken_since: float | None = None
     progress = ProgressArtifact(study_name, n_trials)
