@@ -178,10 +178,11 @@ class HpoProcessWorker(ProcessWorker):
 
     async def _watch_scheduled(self, work_pool_id: UUID) -> None:
         delay, cap = RESUBSCRIBE_S
+        warn = self._logger.warning  # once; then at debug level until it follows again
         while self._watching == work_pool_id:
             try:
                 async with get_events_subscriber(filter=pool_events_filter(work_pool_id)) as events:
-                    delay = RESUBSCRIBE_S[0]
+                    delay, warn = RESUBSCRIBE_S[0], self._logger.warning
                     self._logger.debug("Following the runs scheduled in pool %s", work_pool_id)
                     await self._read_peers()  # workers that started before it subscribed
                     async for event in events:
@@ -191,10 +192,11 @@ class HpoProcessWorker(ProcessWorker):
                         else:
                             self.wakeups.announced()
             except Exception as exc:  # noqa: BLE001 - the regular polls go on without events
-                self._logger.warning(
+                warn(
                     "Cannot follow the pool's scheduled runs (%s: %s); the regular polls go "
                     "on; subscribing again in %g s", type(exc).__name__, exc, delay,
                 )  # fmt: skip
+                warn = self._logger.debug
             await anyio.sleep(delay)
             delay = min(delay * 2, cap)
 
