@@ -159,9 +159,11 @@ class LocalFleet:
         gpu: int = 0,
         limit: int = 1,
         worker_type: str = "process",
+        env: dict[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
         """``hpo worker start``; ``worker_type="docker"``: flow runs are containers (the
-        environment's ``DOCKER_HOST``), and a GPU is Docker's device request, not ``--gpu``."""
+        environment's ``DOCKER_HOST``), and a GPU is Docker's device request, not ``--gpu``.
+        ``env``: this worker's own additions to the fleet's environment."""
         name = name or f"{pool}-{len(self.workers)}"
         gpu_args = ["--gpu", str(gpu)] if pool == "gpu" and worker_type == "process" else []
         gpu_args += ["--limit", str(limit), "--type", worker_type]
@@ -178,7 +180,7 @@ class LocalFleet:
                 name,
                 *gpu_args,
             ],  # fmt: skip
-            env=self.env,
+            env={**self.env, **(env or {})},
             cwd=self.home,
             stdout=self._log(f"worker-{name}"),
             stderr=subprocess.STDOUT,
