@@ -3,18 +3,16 @@ shared fleet's CPU worker (two slots) polls once when it starts and then once an
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from collections import Counter
 from pathlib import Path
 
-import anyio
 import optuna
 import pytest
 import yaml
 
 from hpo.infra.local_fleet import LocalFleet
+from tests.support import prefect_client, trial_worker_runs
 
 pytestmark = pytest.mark.slow
 
@@ -38,32 +36,18 @@ def test_runs_are_started_when_announced_and_when_a_slot_frees(
         )
     )
     study = f"wake-{uuid.uuid4().hex[:8]}"
-    proc = subprocess.run(
-        [sys.executable, "-m", "hpo", "tune", str(spec), "--n-trials", "9", "--cpu-workers", "3",
-         "--study", study, "--no-progress"],
-        env=shared_fleet.env, cwd=shared_fleet.home, capture_output=True, text=True, timeout=240,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = shared_fleet.hpo("tune", str(spec), "--n-trials", "9", "--cpu-workers", "3",
+                            "--study", study, "--no-progress", timeout_s=240)  # fmt: skip
     assert "finished: 9/9" in proc.stdout + proc.stderr
     trials = optuna.load_study(study_name=study, storage=shared_fleet.study_db_url).trials
     assert Counter(t.state.name for t in trials) == Counter({"COMPLETE": 9})
     assert len({t.params["x"] for t in trials}) == 9
 
-    from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    async def read() -> tuple[str, list[tuple[str, str | None]]]:
-        async with get_client() as client:
-            pool = await client.read_work_pool("hpo-cpu")
-            runs = await client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_=f"{study}-cpu-"))
-            )
-            return pool.type, [(r.name, r.state_name) for r in runs]
-
-    with temporary_settings({PREFECT_API_URL: shared_fleet.api_url}):
-        pool_type, runs = anyio.run(read)
-    assert pool_type == "process"  # the hpo-process worker serves a stock process pool
-    assert sorted(runs) == [(f"{study}-cpu-{i}", "Completed") for i in range(3)]
+    runs = trial_worker_runs(shared_fleet, study)
+    assert sorted((r.name, r.state_name) for r in runs) == [
+        (f"{study}-cpu-{i}", "Completed") for i in range(3)
+    ]
+    with prefect_client(shared_fleet) as client:
+        assert client.read_work_pool("hpo-cpu").type == "process"  # a stock process pool
     log = (shared_fleet.home / "logs" / "worker-cpu-0.log").read_text()
     assert sum(f"'{study}-cpu-" in line and "Beginning" in line for line in log.splitlines()) == 3

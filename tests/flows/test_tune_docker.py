@@ -14,7 +14,6 @@ import sys
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,11 +21,10 @@ from typing import Any
 import optuna
 import pytest
 import yaml
-from prefect.client.orchestration import get_client
 
 from hpo.infra.local_fleet import LocalFleet, create_prefect_database
 from tests.containers_fixture import docker_client, worker_image  # noqa: F401 (fixtures)
-from tests.support import wait_for
+from tests.support import prefect_client, trial_worker_runs, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -89,27 +87,6 @@ def _trials(fleet: LocalFleet, study: str) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=study, storage=fleet.study_db_url).trials
 
 
-@contextmanager
-def _client(fleet: LocalFleet) -> Iterator[Any]:
-    """A Prefect client of the fleet's server (settings are read once: patch them, not env)."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with temporary_settings({PREFECT_API_URL: fleet.api_url}):
-        with get_client(sync_client=True) as client:
-            yield client
-
-
-def _flow_runs(fleet: LocalFleet, study: str) -> list[Any]:
-    """The study's trial-worker runs (tagged with the study by the coordinator)."""
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
-
-    with _client(fleet) as client:
-        runs = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"study:{study}"]))
-        )
-    return [r for r in runs if "index" in r.parameters]
-
-
 def test_thirty_trials_in_three_containers_and_a_killed_one_replaced(
     docker_fleet: LocalFleet,
     docker_client: Any,  # noqa: F811
@@ -139,7 +116,8 @@ def test_thirty_trials_in_three_containers_and_a_killed_one_replaced(
     victim = wait_for(fresh_running_trial, 240, "no trial ran in a container")
     # Its flow run (the `index` parameter is in the worker's name), then that run's container.
     index = int(victim.user_attrs["worker"].rsplit("-w", 1)[1])
-    (run,) = [r for r in _flow_runs(docker_fleet, study) if r.parameters.get("index") == index]
+    runs = trial_worker_runs(docker_fleet, study)
+    (run,) = [r for r in runs if r.parameters.get("index") == index]
     (container,) = docker_client.containers.list(
         filters={"label": f"io.prefect.flow-run-id={run.id}"}
     )
@@ -169,7 +147,7 @@ def test_thirty_trials_in_three_containers_and_a_killed_one_replaced(
 
     # The flow runs: 3 + 1 replacement, one crashed; the containers' logs are in them, and the
     # store URL is in none of their parameters, job variables or logs.
-    runs = _flow_runs(docker_fleet, study)
+    runs = trial_worker_runs(docker_fleet, study)
     states_of_runs = {r.name: r.state.type.value for r in runs}
     assert len(runs) == 4, states_of_runs  # 3 + the replacement
     assert {r.id: r.state.type.value for r in runs}[run.id] == "CRASHED", (
@@ -179,7 +157,7 @@ def test_thirty_trials_in_three_containers_and_a_killed_one_replaced(
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
     secret = docker_fleet.study_db_url.split("@")[-1]  # host:port/db part of the URL
-    with _client(docker_fleet) as client:
+    with prefect_client(docker_fleet) as client:
         for run in runs:
             logs = client.read_logs(
                 log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id]))
@@ -210,7 +188,7 @@ def test_the_kubernetes_job_command_starts_a_trial_worker_in_the_image(
     plan = StudyPlan(study_name=study, spec=load_spec("branin"), sampler="random", n_trials=4,
                      seed=0)  # fmt: skip
     open_study(plan, get_storage())
-    with _client(docker_fleet) as client:
+    with prefect_client(docker_fleet) as client:
         deployment = client.read_deployment_by_name("hpo-trial-worker/trial-worker-cpu")
         # Pending: no worker picks it up (they take Scheduled runs); the "pod" below runs it.
         flow_run = client.create_flow_run_from_deployment(
@@ -237,5 +215,5 @@ def test_the_kubernetes_job_command_starts_a_trial_worker_in_the_image(
     trials = _trials(docker_fleet, study)
     assert Counter(t.state.name for t in trials) == Counter({"COMPLETE": 4})
     assert {t.user_attrs["device"] for t in trials} == {"cpu"}
-    with _client(docker_fleet) as client:
+    with prefect_client(docker_fleet) as client:
         assert client.read_flow_run(flow_run.id).state.type.value == "COMPLETED"
