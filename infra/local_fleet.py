@@ -198,17 +198,21 @@ class LocalFleet:
             self.server = server
 
     def stop(self) -> None:
-        for proc in [*self.workers, *([self.server] if self.server else [])]:
-            if proc.poll() is None:
+        """Stop the workers, then the server (SIGTERM, then SIGKILL after 20 s). In that order: a
+        worker whose server is already gone spends half a minute retrying its last calls before
+        it exits (seen as 20 s per worker spent waiting here before the SIGKILL)."""
+        for group in (self.workers, [self.server] if self.server else []):
+            for proc in group:
+                if proc.poll() is None:
+                    try:
+                        os.killpg(proc.pid, signal.SIGTERM)
+                    except ProcessLookupError:
+                        continue
+            for proc in group:
                 try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    continue
-        for proc in [*self.workers, *([self.server] if self.server else [])]:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=10)
         self.workers.clear()
         self.server = None
