@@ -13,12 +13,18 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hpo.settings import DatabaseSettings, apply_prefect_defaults, get_settings
 from hpo.store import dispose_storages, normalize_url
+
+if TYPE_CHECKING:
+    from hpo.infra.local_fleet import LocalFleet
+
+REPO = Path(__file__).resolve().parents[1]
 
 apply_prefect_defaults()
 # No test leaves a local Prefect server behind, nor reuses a developer's: commands run by tests
@@ -68,6 +74,39 @@ def _close_idle_store_connections() -> Iterator[None]:
     yield
     dispose_storages()
     gc.collect()
+
+
+@pytest.fixture(scope="session")
+def session_fleet(tmp_path_factory: pytest.TempPathFactory, pg_url: str) -> Iterator[LocalFleet]:
+    """The session's one real `prefect server` (on the tests' PostgreSQL when there is one), not
+    yet with pools, deployments or workers: tests/flows adds those (its ``shared_fleet``), and the
+    commands other tests run in-process are pointed at it (:func:`prefect_api_env`) instead of
+    each starting Prefect's ephemeral server (an import of the server and a fresh database's
+    migrations per command: about 20 s each on a 2-core machine)."""
+    from hpo.infra.local_fleet import LocalFleet, create_prefect_database
+
+    home = Path(tmp_path_factory.mktemp("shared-fleet"))
+    prefect_db, drop = create_prefect_database(pg_url)
+    fleet = LocalFleet(
+        home=home,
+        study_db_url=pg_url,
+        prefect_db_url=prefect_db,
+        user_code=(REPO,),  # tests.objectives_fixture
+        extra_env={"HPO_ARTIFACTS_DIR": str(home / "artifacts")},
+    )
+    try:
+        fleet.start_server()
+        yield fleet
+    finally:
+        fleet.stop()
+        drop()
+
+
+@pytest.fixture
+def prefect_api_env(session_fleet: LocalFleet, tmp_path: Path) -> dict[str, str]:
+    """The environment additions that point an ``hpo`` command at the session's server, with
+    a Prefect home of the test's own (no profile of the developer's is read)."""
+    return {"PREFECT_API_URL": session_fleet.api_url, "PREFECT_HOME": str(tmp_path / "prefect")}
 
 
 @pytest.fixture

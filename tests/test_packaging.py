@@ -44,7 +44,7 @@ print(len(names))
 
 @pytest.mark.slow
 def test_wheel_installs_and_runs_outside_the_checkout(
-    tmp_path: Path, pg_url: str, study_name: str
+    tmp_path: Path, pg_url: str, study_name: str, prefect_api_env: dict[str, str]
 ) -> None:
     # Built from a copy of the tracked files: what a fresh clone holds, and no build/ left in
     # the checkout.
@@ -88,10 +88,10 @@ def test_wheel_installs_and_runs_outside_the_checkout(
     assert "hpo/flows/tune_pools.py" in py_files and "hpo/workers/objectives/base.py" in py_files
     assert int(n_modules) == len(py_files) - 1 > 80  # every module but hpo itself was imported
 
-    proc = subprocess.run(
+    proc = subprocess.run(  # against the session's Prefect server, not an ephemeral one
         [venv / "bin" / "hpo", "tune", "branin", "--n-trials", "5", "--study", study_name],
         cwd=tmp_path,
-        env=env,
+        env={**env, **prefect_api_env},
         capture_output=True,
         text=True,
         timeout=300,

@@ -1,47 +1,36 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from hpo.infra.local_fleet import LocalFleet, create_prefect_database
+from hpo.infra.local_fleet import LocalFleet
 from tests.support import wait_for
 
-REPO = Path(__file__).resolve().parents[2]
 SLEEPY_POLL_S = "3600"  # the shared CPU worker's regular poll
 
 
-@pytest.fixture(scope="package")  # stopped when tests/flows ends: its connections go with it
-def shared_fleet(tmp_path_factory: pytest.TempPathFactory, pg_url: str) -> Iterator[LocalFleet]:
-    """One real fleet for the end-to-end tests that do not restart anything: a `prefect server`
-    (on PostgreSQL when the tests have one), the pools and deployments of prefect.yaml, a worker
-    on the control pool and one (two slots) on the CPU pool; studies in the tests' PostgreSQL.
-    The CPU worker polls when it starts and then once an hour: every trial-worker run of these
-    tests is started because the worker was told of it (hpo.infra.process_worker)."""
-    home = Path(tmp_path_factory.mktemp("shared-fleet"))
-    prefect_db, drop = create_prefect_database(pg_url)
-    fleet = LocalFleet(
-        home=home,
-        study_db_url=pg_url,
-        prefect_db_url=prefect_db,
-        user_code=(REPO,),  # tests.objectives_fixture
-        extra_env={"HPO_ARTIFACTS_DIR": str(home / "artifacts")},
-    )
+@pytest.fixture(scope="package")  # its workers stop when tests/flows ends; the server lives on
+def shared_fleet(session_fleet: LocalFleet) -> Iterator[LocalFleet]:
+    """One real fleet for the end-to-end tests that do not restart anything: the session's
+    `prefect server` (on PostgreSQL when the tests have one), the pools and deployments of
+    prefect.yaml, a worker on the control pool and one (two slots) on the CPU pool; studies in
+    the tests' PostgreSQL. The CPU worker polls when it starts and then once an hour: every
+    trial-worker run of these tests is started because the worker was told of it
+    (hpo.infra.process_worker)."""
+    fleet = session_fleet
     try:
-        fleet.start_server()
         fleet.setup()
         fleet.start_worker("control", name="control-0")
         fleet.start_worker(
             "cpu", name="cpu-0", limit=2, env={"PREFECT_WORKER_QUERY_SECONDS": SLEEPY_POLL_S}
         )
-        log = home / "logs" / "worker-cpu-0.log"
+        log = fleet.home / "logs" / "worker-cpu-0.log"
         # Its one poll happens as it starts: after this line, only wake-ups find runs.
         wait_for(lambda: "started!" in log.read_text(), 120, "the CPU worker to start")
         yield fleet
     finally:
-        fleet.stop()
-        drop()
+        fleet.stop_workers()
 
 
 @pytest.fixture(scope="package")

@@ -188,7 +188,9 @@ def test_unreachable_database_is_masked(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_tune_bundled_xgboost_spec_end_to_end(pg_url: str, study_name: str, tmp_path: Path) -> None:
+def test_tune_bundled_xgboost_spec_end_to_end(
+    pg_url: str, study_name: str, prefect_api_env: dict[str, str]
+) -> None:
     proc = _hpo(
         "tune",
         "xgboost_breast_cancer",
@@ -198,7 +200,7 @@ def test_tune_bundled_xgboost_spec_end_to_end(pg_url: str, study_name: str, tmp_
         "2",
         "--study",
         study_name,
-        env={"PREFECT_HOME": str(tmp_path / "prefect")},
+        env=prefect_api_env,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "best roc_auc:" in proc.stdout
@@ -211,7 +213,7 @@ def test_tune_bundled_xgboost_spec_end_to_end(pg_url: str, study_name: str, tmp_
     # (resuming to a larger budget: tests/workers/test_trial_runner.py).
     proc = _hpo(
         "tune", "xgboost_breast_cancer", "--n-trials", "8", "--workers", "2",
-        "--study", study_name, "--no-progress", env={"PREFECT_HOME": str(tmp_path / "prefect")},
+        "--study", study_name, "--no-progress", env=prefect_api_env,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "resuming: 8 finished trial(s) already, 0 to go" in proc.stderr
@@ -222,7 +224,7 @@ def test_tune_bundled_xgboost_spec_end_to_end(pg_url: str, study_name: str, tmp_
 
 @pytest.mark.slow
 def test_a_short_study_exits_1_saying_what_is_missing(
-    pg_url: str, study_name: str, tmp_path: Path
+    pg_url: str, study_name: str, tmp_path: Path, prefect_api_env: dict[str, str]
 ) -> None:
     spec = tmp_path / "fails.yaml"
     spec.write_text(
@@ -236,8 +238,7 @@ def test_a_short_study_exits_1_saying_what_is_missing(
         )
     )
     proc = _hpo(
-        "tune", str(spec), "--study", study_name, "--json",
-        env={"PREFECT_HOME": str(tmp_path / "prefect")},
+        "tune", str(spec), "--study", study_name, "--json", env=prefect_api_env,
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert (
