@@ -36,6 +36,9 @@ import socket
 import struct
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 # The client/zygote wire protocol (hpo.flows.zygote imports it from here: this module stays light).
 SOCKET_ENV = "HPO_ENGINE_SOCKET"
@@ -126,9 +129,50 @@ def _recv_reply(conn: socket.socket) -> tuple[bytes, int]:
     return kind, value
 
 
+#: Flows whose runs go without Prefect's flow-run suspension observer (:func:`unobserved`).
+UNOBSERVED_FLOWS = frozenset({"hpo-trial-worker"})
+
+
+def unobserved(flow_names: frozenset[str] = UNOBSERVED_FLOWS) -> None:
+    """Run the flows named here without Prefect's flow-run suspension observer.
+
+    For a run of a deployment, Prefect 3.8's engine starts the observer before it proposes
+    Running and waits for it (``prefect._flow_run_suspension.observe_flow_run_suspension``): a
+    thread with an event loop and an API client of its own, a subscription to the server's event
+    stream (which the server opens with a query of the last minute's events) and a read of the
+    run. What it hears of, a suspension requested from outside, takes effect when a task of the
+    run starts. A trial worker starts one task, which runs trials until the study's budget is
+    taken: the observer could only act after the last trial, and it costs each trial worker its
+    start on a server that W of them reach at once (docs/fanout-benchmark.md: Pending -> Running
+    about a second shorter at W = 8). The run's suspension request stays registered in the
+    process, as Prefect does it; every other flow keeps the observer.
+    """
+    from prefect._flow_run_suspension import register_flow_run_suspension_request
+    from prefect.flow_engine import BaseFlowRunEngine
+
+    observed = BaseFlowRunEngine.setup_flow_run_suspension_request
+    if getattr(observed, "unobserved_flows", None) == flow_names:
+        return
+
+    @contextmanager
+    def setup_flow_run_suspension_request(self: Any) -> Iterator[Any]:
+        if self.flow.name not in flow_names or self.flow_run is None:
+            with observed(self) as request:
+                yield request
+            return
+        request = self._get_flow_run_suspension_request()
+        with register_flow_run_suspension_request(self.flow_run.id, request):
+            request.raise_if_requested()
+            yield request
+
+    setup_flow_run_suspension_request.unobserved_flows = flow_names  # type: ignore[attr-defined]
+    BaseFlowRunEngine.setup_flow_run_suspension_request = setup_flow_run_suspension_request  # type: ignore[method-assign]
+
+
 def run_engine(argv: list[str]) -> int:
     """Run Prefect's engine as ``python -m prefect.engine ARGV[1:]`` would (its imports already
-    in): its exit code."""
+    in), the trial workers without the suspension observer (:func:`unobserved`): its exit code."""
+    unobserved()
     sys.argv = ["prefect.engine", *argv[1:]]
     # The module is imported already (preloaded); running it again as __main__ is what we want.
     warnings.filterwarnings(

@@ -5,8 +5,11 @@ on the real fleet (tests/flows/test_tune_pools.py, the SIGKILL test)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+
+from hpo.infra.local_fleet import LocalFleet
 
 PROBE = """
 import gc, json, sys
@@ -51,3 +54,54 @@ def test_preload_freezes_what_a_trial_worker_imports_and_nothing_heavy() -> None
     assert seen["models"] > 200 and seen["deferred"] == []
     assert seen["head_read"] == 1
     assert seen["mapped"] is True
+
+
+OBSERVER_PROBE = """
+import json, threading
+from prefect import flow, get_client
+from prefect.client.schemas.objects import State, StateType
+from prefect._flow_run_suspension import mark_flow_run_suspension_requested
+from prefect.flow_engine import FlowRunEngine
+from hpo.flows import engine
+from hpo.flows.trial_worker import trial_worker_flow
+
+@flow(name="some-other-flow")
+def other() -> None: ...
+
+engine.unobserved()
+engine.unobserved()  # a second call wraps nothing twice
+seen = {}
+with get_client(sync_client=True) as client:
+    for name, f in (("trial-worker", trial_worker_flow), ("other", other)):
+        run = client.create_flow_run(f)  # a real run, read back by the observer
+        run.deployment_id = run.id  # as a deployment's run: Prefect observes only those
+        eng = FlowRunEngine(flow=f, flow_run=run)
+        eng._is_started = True
+        before = threading.active_count()
+        with eng.setup_flow_run_suspension_request():
+            seen[name] = {
+                "threads": threading.active_count() - before,
+                "registered": mark_flow_run_suspension_requested(
+                    run.id, State(type=StateType.PAUSED, name="Suspended")
+                ),
+            }
+print(json.dumps(seen))
+"""
+
+
+def test_trial_workers_start_without_the_suspension_observer(session_fleet: LocalFleet) -> None:
+    """The engine runs trial-worker flows without Prefect's suspension observer (a thread, an
+    event-stream subscription and a read of the run before the run may start): entering the
+    step starts no thread for them, and their suspension request is still registered; any other
+    flow deployed keeps its observer thread."""
+    out = subprocess.run(
+        [sys.executable, "-c", OBSERVER_PROBE],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PREFECT_API_URL": session_fleet.api_url},
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["trial-worker"] == {"threads": 0, "registered": True}
+    assert seen["other"]["threads"] >= 1 and seen["other"]["registered"] is True
