@@ -147,10 +147,14 @@ def unobserved(flow_names: frozenset[str] = UNOBSERVED_FLOWS) -> None:
     about a second shorter at W = 8). The run's suspension request stays registered in the
     process, as Prefect does it; every other flow keeps the observer.
     """
-    from prefect._flow_run_suspension import register_flow_run_suspension_request
     from prefect.flow_engine import BaseFlowRunEngine
 
-    observed = BaseFlowRunEngine.setup_flow_run_suspension_request
+    try:  # Prefect's internals: a release that moved them keeps its own behaviour (the test fails)
+        from prefect._flow_run_suspension import register_flow_run_suspension_request
+
+        observed = BaseFlowRunEngine.setup_flow_run_suspension_request
+    except (ImportError, AttributeError):
+        return
     if getattr(observed, "unobserved_flows", None) == flow_names:
         return
 
