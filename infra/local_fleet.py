@@ -54,6 +54,11 @@ def create_prefect_database(study_db_url: str) -> tuple[str | None, Callable[[],
     return asyncpg_url.render_as_string(hide_password=False), drop
 
 
+#: Seconds a stopped worker / server gets between SIGTERM and SIGKILL (:meth:`LocalFleet.stop`).
+WORKER_GRACE_S = 5.0
+SERVER_GRACE_S = 20.0
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -197,15 +202,15 @@ class LocalFleet:
         finally:
             self.server = server
 
-    def stop(self, worker_grace_s: float = 5.0) -> None:
-        """Stop the workers, then the server: SIGTERM, then SIGKILL after ``worker_grace_s``
-        (workers; the server: 20 s). A teardown needs no graceful exit: in full-suite runs,
+    def stop(self) -> None:
+        """Stop the workers, then the server: SIGTERM, then SIGKILL after ``WORKER_GRACE_S``
+        (workers) or ``SERVER_GRACE_S``. A teardown needs no graceful exit: in full-suite runs,
         workers sometimes outlasted a 20-s wait (124 s of one suite's teardowns; the cause was
         not found: alone, with or without runs in flight, they exit in under a second). Workers
         go first: one whose server is gone spends half a minute retrying its last calls."""
         for group, grace_s in (
-            (self.workers, worker_grace_s),
-            ([self.server] if self.server else [], 20.0),
+            (self.workers, WORKER_GRACE_S),
+            ([self.server] if self.server else [], SERVER_GRACE_S),
         ):
             for proc in group:
                 if proc.poll() is None:

@@ -76,7 +76,6 @@ with get_client(sync_client=True) as client:
         run = client.create_flow_run(f)  # a real run, read back by the observer
         run.deployment_id = run.id  # as a deployment's run: Prefect observes only those
         eng = FlowRunEngine(flow=f, flow_run=run)
-        eng._is_started = True
         before = threading.active_count()
         with eng.setup_flow_run_suspension_request():
             seen[name] = {
