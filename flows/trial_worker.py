@@ -44,7 +44,17 @@ def run_trials_task(plan: StudyPlan, index: int, pool: str, deadline: float | No
     return run_worker(plan, identity, deadline=deadline)
 
 
-@flow(name="hpo-trial-worker", flow_run_name="{plan.study_name}-{pool}-{index}")
+def trial_worker_run_name(study_name: str, pool: str, index: int) -> str:
+    """The name of a trial-worker run, given when the run is created (``hpo-tune-pools``).
+
+    Not the flow's ``flow_run_name``: with one, Prefect's engine renames the run as it starts,
+    one more API call before Running, paid by each of the W runs starting at once on a server
+    they all wait for. Named at creation, the run also carries its name to the worker, so a
+    container or a Kubernetes job is named after it (``{{ flow_run.name }}``)."""
+    return f"{study_name}-{pool}-{index}"
+
+
+@flow(name="hpo-trial-worker")
 def trial_worker_flow(
     plan: StudyPlan, index: int = 0, pool: str = "cpu", deadline: float | None = None
 ) -> WorkerReport:

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict
 
 from hpo.claims import count_trials
 from hpo.fanout import WorkerRun, budget_taken, fell_short, states_due, supervise
+from hpo.flows.trial_worker import trial_worker_run_name
 from hpo.flows.tune import open_study_task
 from hpo.monitoring import ProgressArtifact, publish_study, study_links
 from hpo.query import StudyClient, StudySummary, WorkerTally
@@ -86,7 +87,8 @@ def tune_on_pools_flow(
     def options(pool: str, index: int) -> dict[str, Any]:
         parameters = {"plan": plan, "index": index, "pool": pool, "deadline": deadline}
         return {"name": deployment_name(pool), "parameters": parameters, "timeout": 0,
-                "as_subflow": True, "tags": tags}  # fmt: skip
+                "as_subflow": True, "tags": tags,
+                "flow_run_name": trial_worker_run_name(study_name, pool, index)}  # fmt: skip
 
     def launch(pool: str, index: int) -> None:
         flow_run = run_deployment(**options(pool, index))

@@ -163,6 +163,23 @@ def test_four_worker_runs_never_repeat_a_point(fleet: LocalFleet, tmp_path: Path
     assert len(xs) == 12, {x: n for x, n in xs.items() if n > 1}
     assert len({t.user_attrs["worker"] for t in trials}) >= 2  # several processes drew points
 
+    # The runs are named when they are created, not renamed as they start (one API call fewer
+    # per run before Running): the workers submitted them under their final names already.
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: fleet.api_url}):
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"study:{study}"]))
+            )
+    children = {r.name for r in runs if r.parent_task_run_id is not None}
+    assert children == {f"{study}-cpu-{i}" for i in range(4)}
+    logs = "".join(p.read_text() for p in (fleet.home / "logs").glob("worker-cpu-*.log"))
+    for name in children:
+        assert f"Flow run '{name}' submitted to infrastructure" in logs
+
 
 def _zombie(pid: int) -> bool:
     try:
