@@ -4,8 +4,8 @@ Left to choose the command itself, Prefect 3.8's process worker starts two Pytho
 flow run: a workspace supervisor (``prefect.runner._workspace_supervisor``: imports Prefect,
 reads the flow run, prepares a working directory, looks for a ``uv`` project) and then
 ``python -m prefect.engine``. Our deployments name installed modules and pull nothing, so the
-supervisor has nothing to prepare; the pools' job templates (``infra/pools/*.json``) set this
-command instead, and each flow run is one process: the engine itself.
+supervisor has nothing to prepare; the pools' job templates (``infra/pool_templates/*.json``) set
+this command instead, and each flow run is one process: the engine itself.
 
 Its imports run with the cyclic garbage collector off and are then frozen, as the ``hpo``
 command does (``hpo/cli/startup.py``): Prefect, Optuna and SQLAlchemy are a few hundred thousand

@@ -2,9 +2,9 @@
 
 Three process-type pools, defined by the base job templates beside this file:
 
-* ``hpo-cpu`` (``pools/cpu.json``): flow runs get ``HPO_WORKER_DEVICE=cpu``.
-* ``hpo-gpu`` (``pools/gpu.json``): flow runs get ``HPO_WORKER_DEVICE=cuda``. Start one worker per
-  GPU (``hpo worker start --pool gpu --gpu I``): the worker pins its device with
+* ``hpo-cpu`` (``pool_templates/cpu.json``): flow runs get ``HPO_WORKER_DEVICE=cpu``.
+* ``hpo-gpu`` (``pool_templates/gpu.json``): flow runs get ``HPO_WORKER_DEVICE=cuda``. Start one
+  worker per GPU (``hpo worker start --pool gpu --gpu I``): the worker pins its device with
   ``CUDA_VISIBLE_DEVICES=I``, and every trial-worker flow run it starts occupies the strict
   global concurrency limit ``hpo-gpu-<host>-<I>`` (limit 1), so a GPU never runs two trial
   workers at once, even with several Prefect workers or a raised ``--limit``.
@@ -26,7 +26,7 @@ from typing import Any, Literal
 from hpo.errors import ConfigError
 
 PoolKind = Literal["cpu", "gpu", "control"]
-_TEMPLATES = Path(__file__).resolve().parent / "pools"
+_TEMPLATES = Path(__file__).resolve().parent / "pool_templates"
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from importlib import resources
 import hpo.flows, hpo.infra, hpo.search_spaces
 data = [
     resources.files("hpo.search_spaces") / "specs" / "branin.yaml",
-    resources.files("hpo.infra") / "pools" / "cpu.json",
+    resources.files("hpo.infra") / "pool_templates" / "cpu.json",
     resources.files("hpo.infra") / "pgbouncer" / "pgbouncer.ini",
     resources.files("hpo.flows") / "prefect.yaml",
 ]
