@@ -196,11 +196,8 @@ class LocalFleet:
 
     def stop_workers(self) -> None:
         """Stop the workers only (as :meth:`stop` does); the server keeps running."""
-        server, self.server = self.server, None
-        try:
-            self.stop()
-        finally:
-            self.server = server
+        _terminate(self.workers, WORKER_GRACE_S)
+        self.workers.clear()
 
     def stop(self) -> None:
         """Stop the workers, then the server: SIGTERM, then SIGKILL after ``WORKER_GRACE_S``
@@ -208,21 +205,23 @@ class LocalFleet:
         workers sometimes outlasted a 20-s wait (124 s of one suite's teardowns; the cause was
         not found: alone, with or without runs in flight, they exit in under a second). Workers
         go first: one whose server is gone spends half a minute retrying its last calls."""
-        for group, grace_s in (
-            (self.workers, WORKER_GRACE_S),
-            ([self.server] if self.server else [], SERVER_GRACE_S),
-        ):
-            for proc in group:
-                if proc.poll() is None:
-                    try:
-                        os.killpg(proc.pid, signal.SIGTERM)
-                    except ProcessLookupError:
-                        continue
-            for proc in group:
-                try:
-                    proc.wait(timeout=grace_s)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=10)
-        self.workers.clear()
+        self.stop_workers()
+        if self.server is not None:
+            _terminate([self.server], SERVER_GRACE_S)
         self.server = None
+
+
+def _terminate(procs: list[subprocess.Popen[bytes]], grace_s: float) -> None:
+    """SIGTERM each process group, then SIGKILL those still running after ``grace_s``."""
+    for proc in procs:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+    for proc in procs:
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import optuna
 import yaml
-from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 from prefect.client.schemas.objects import FlowRun
 
@@ -18,7 +17,7 @@ from hpo.flows.retune import retune_flow
 from hpo.infra.local_fleet import LocalFleet
 from hpo.promotions import registry
 from hpo.store import get_storage
-from tests.support import wait_for
+from tests.support import prefect_client, wait_for
 
 
 def test_retune_warm_starts_and_promotes(prefect_server: None, pg_url: str, tmp_path: Path) -> None:
@@ -67,16 +66,15 @@ def test_the_server_schedules_the_nightly_retune(shared_fleet: LocalFleet) -> No
     """Deployed with `hpo deploy`, the nightly re-tune gets its runs from the Prefect server's
     scheduler: Scheduled runs at 02:00 UTC. (With SQLAlchemy 2.1, Prefect 3.8's scheduler fails
     on every insert and a schedule never fires: pyproject.toml keeps SQLAlchemy below 2.1.)"""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     def scheduled() -> list[FlowRun]:
-        with temporary_settings({PREFECT_API_URL: shared_fleet.api_url}):
-            with get_client(sync_client=True) as client:
-                return client.read_flow_runs(
-                    deployment_filter=DeploymentFilter(
-                        name=DeploymentFilterName(any_=["retune-breast-cancer-nightly"])
-                    )
+        with prefect_client(shared_fleet) as client:
+            runs: list[FlowRun] = client.read_flow_runs(
+                deployment_filter=DeploymentFilter(
+                    name=DeploymentFilterName(any_=["retune-breast-cancer-nightly"])
                 )
+            )
+        return runs
 
     runs = wait_for(scheduled, 60, "the scheduler to create the nightly re-tune's runs")
     assert all(r.state is not None and r.state.is_scheduled() for r in runs)

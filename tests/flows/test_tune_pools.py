@@ -25,7 +25,7 @@ import yaml
 from hpo.infra.embedded_postgres import ensure_embedded_server, restart_embedded_server
 from hpo.infra.local_fleet import LocalFleet, create_prefect_database
 from hpo.settings import DatabaseSettings
-from tests.support import wait_for
+from tests.support import trial_worker_runs, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -165,16 +165,7 @@ def test_four_worker_runs_never_repeat_a_point(fleet: LocalFleet, tmp_path: Path
 
     # The runs are named when they are created, not renamed as they start (one API call fewer
     # per run before Running): the workers submitted them under their final names already.
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with temporary_settings({PREFECT_API_URL: fleet.api_url}):
-        with get_client(sync_client=True) as client:
-            runs = client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"study:{study}"]))
-            )
-    children = {r.name for r in runs if r.parent_task_run_id is not None}
+    children = {r.name for r in trial_worker_runs(fleet, study)}
     assert children == {f"{study}-cpu-{i}" for i in range(4)}
     logs = "".join(p.read_text() for p in (fleet.home / "logs").glob("worker-cpu-*.log"))
     for name in children:
